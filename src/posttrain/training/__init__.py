@@ -1,0 +1,1 @@
+"""Pieces every training loop shares: optimizer and schedule, checkpoints, metrics logging."""

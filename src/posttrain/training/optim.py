@@ -1,0 +1,35 @@
+"""AdamW and the warmup + decay learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def build_optimizer(model: torch.nn.Module, config) -> torch.optim.AdamW:
+    params = [p for p in model.parameters() if p.requires_grad]
+    # No weight decay on norms and biases (1-D tensors), as is standard for transformers.
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # foreach=False: the per-tensor loop needs no extra full copy of the states on CPU.
+    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.adam_betas), foreach=False)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based)."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+    return min_ratio + (1.0 - min_ratio) * decay
+
+
+def build_scheduler(optimizer, config, total_steps: int):
+    warmup = int(round(config.warmup_ratio * total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total_steps, warmup, config.schedule, config.min_lr_ratio)
+    )

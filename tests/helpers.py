@@ -1,0 +1,67 @@
+"""Test helpers: a tiny random Llama with a tiny trained BPE tokenizer and a ChatML template.
+
+Built in a second inside the test session, so the suite never downloads anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CORPUS = [
+    "What is 12 + 30? 12 + 30 = 42. Hello there! How are you today? I am fine, thank you.",
+    "The quick brown fox jumps over the lazy dog. Answer: 7. Please explain step by step.",
+    "user assistant system 0123456789 + - * / = ? ! . , : ; ( ) [ ] { } \" ' abcdefghijklmnopqrstuvwxyz",
+]
+
+
+def build_tiny_model_dir(path, vocab_size: int = 384, seed: int = 0) -> str:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token="<|im_start|>"
+    )
+    tokenizer.chat_template = CHATML
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
+        initializer_range=0.2,  # large enough that logits are far from uniform, so LoRA alone can fit
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def write_jsonl(path, rows) -> str:
+    with open(path, "w") as handle:
+        for row in rows:
+            handle.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
+    return str(path)
+
+
+def arithmetic_rows(count: int, seed: int = 0) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        a, b = rng.randint(1, 60), rng.randint(1, 60)
+        answer = f"{a} + {b} = {a + b}." + " Answer: {}.".format(a + b) * rng.randint(0, 3)
+        rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"}, {"role": "assistant", "content": answer}]})
+    return rows

@@ -1,0 +1,194 @@
+"""Tests for the batched KV-cache sampling loop, on a tiny random Llama built here.
+
+The reference for every check is the model run without a cache, one unpadded prompt at a time:
+if padding, positions or the cache were wrong, the batched loop would drift from it.
+"""
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from posttrain.errors import UserError
+from posttrain.rollout.generate import SamplingParams, filter_logits, generate_chat, generate_ids
+
+PAD = 0
+# Prompts of different lengths, so a batch needs left padding.
+PROMPTS = [[5, 9, 13], [7, 3, 22, 41, 8, 17, 30], [11], [60, 2, 33, 4, 19]]
+# A fake tokenizer decode: one character per id, so stop strings are easy to place.
+ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,"
+
+
+def fake_decode(ids: list[int]) -> str:
+    return "".join(ALPHABET[i] for i in ids)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def run(model, prompts, eos=frozenset(), decode=fake_decode, batch_size=16, **params):
+    return generate_ids(
+        model,
+        prompts,
+        SamplingParams(**params),
+        eos_token_ids=set(eos),
+        pad_token_id=PAD,
+        decode=decode,
+        batch_size=batch_size,
+    )
+
+
+@torch.no_grad()
+def naive_greedy(model, prompt, max_new_tokens):
+    """Greedy decoding without a cache: the full sequence is recomputed at every step."""
+    ids = list(prompt)
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=torch.tensor([ids])).logits[0, -1]  # (V,)
+        ids.append(int(logits.argmax()))
+    return ids[len(prompt) :]
+
+
+@torch.no_grad()
+def full_forward_logprobs(model, prompt, token_ids):
+    """log_softmax of one unpadded, uncached forward, at the positions that predicted token_ids."""
+    ids = torch.tensor([prompt + token_ids])
+    logps = model(input_ids=ids).logits[0].float().log_softmax(-1)  # (T, V)
+    predicting = logps[len(prompt) - 1 : -1]  # (N, V): position t predicts token t + 1
+    return predicting.gather(-1, torch.tensor(token_ids)[:, None]).squeeze(-1)
+
+
+def test_greedy_batched_matches_alone_and_no_cache(model):
+    batched = run(model, PROMPTS, max_new_tokens=12, temperature=0)
+    assert [c.prompt_index for c in batched] == [0, 1, 2, 3]
+    for index, prompt in enumerate(PROMPTS):
+        alone = run(model, [prompt], max_new_tokens=12, temperature=0)[0]
+        assert batched[index].token_ids == alone.token_ids
+        assert batched[index].token_ids == naive_greedy(model, prompt, 12)
+        # A random tiny model's argmax is robust to small errors; its log-probs are not.
+        assert torch.allclose(torch.tensor(batched[index].logprobs), torch.tensor(alone.logprobs), atol=1e-5)
+
+
+def test_logprobs_match_full_forward(model):
+    completions = run(model, PROMPTS, max_new_tokens=10, temperature=1.0, seed=3, n=2)
+    for c in completions:
+        expected = full_forward_logprobs(model, PROMPTS[c.prompt_index], c.token_ids)
+        assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
+
+
+def test_logprobs_ignore_temperature_and_filters(model):
+    """Log-probs are the raw model's, whatever the sampling distribution was."""
+    completions = run(model, PROMPTS, max_new_tokens=6, temperature=0.5, top_k=5, top_p=0.8, seed=1)
+    for c in completions:
+        expected = full_forward_logprobs(model, PROMPTS[c.prompt_index], c.token_ids)
+        assert torch.allclose(torch.tensor(c.logprobs), expected, atol=1e-4)
+
+
+def test_seed_is_deterministic_and_n_samples(model):
+    first = run(model, PROMPTS, max_new_tokens=8, seed=7, n=3, batch_size=5)
+    again = run(model, PROMPTS, max_new_tokens=8, seed=7, n=3, batch_size=5)
+    other = run(model, PROMPTS, max_new_tokens=8, seed=8, n=3, batch_size=5)
+    assert [c.token_ids for c in first] == [c.token_ids for c in again]
+    assert [c.token_ids for c in first] != [c.token_ids for c in other]
+    # Ordered by (prompt_index, sample_index) although batches were sorted by prompt length.
+    assert [(c.prompt_index, c.sample_index) for c in first] == [(p, s) for p in range(4) for s in range(3)]
+
+
+def test_max_new_tokens_gives_length(model):
+    for c in run(model, PROMPTS, max_new_tokens=5, seed=0):
+        assert len(c.token_ids) == len(c.logprobs) == 5
+        assert c.finish_reason == "length"
+        assert c.text == fake_decode(c.token_ids)
+
+
+def test_eos_stops_row_and_is_kept_in_ids_not_text(model):
+    reference = run(model, PROMPTS, max_new_tokens=10, temperature=0)
+    eos = reference[1].token_ids[3]
+    cut = reference[1].token_ids.index(eos) + 1  # the first time eos is sampled
+    completions = run(model, PROMPTS, eos={eos}, max_new_tokens=10, temperature=0)
+    assert completions[1].token_ids == reference[1].token_ids[:cut]
+    assert completions[1].finish_reason == "stop"
+    assert completions[1].text == fake_decode(reference[1].token_ids[: cut - 1])
+    # Rows never sampling eos are unaffected by another row finishing early.
+    for ref, c in zip(reference, completions):
+        if eos not in ref.token_ids:
+            assert c.token_ids == ref.token_ids and c.finish_reason == "length"
+
+
+def test_stop_string_cuts_text(model):
+    reference = run(model, PROMPTS, max_new_tokens=12, temperature=0)[3]
+    stop = reference.text[4:6]  # spans generated tokens 4 and 5
+    start = reference.text.index(stop)
+    completion = run(model, [PROMPTS[3]], max_new_tokens=12, temperature=0, stop=["zzzzzz", stop])[0]
+    assert completion.finish_reason == "stop"
+    assert completion.text == reference.text[:start]
+    # Generation ends with the token that completed the stop string.
+    assert completion.token_ids == reference.token_ids[: start + len(stop)]
+
+
+def test_stop_strings_need_decode(model):
+    with pytest.raises(UserError, match="decode"):
+        run(model, PROMPTS, decode=None, stop=["a"])
+
+
+def test_top_k_one_equals_greedy(model):
+    greedy = run(model, PROMPTS, max_new_tokens=8, temperature=0)
+    top1 = run(model, PROMPTS, max_new_tokens=8, temperature=1.3, top_k=1, seed=5)
+    assert [c.token_ids for c in top1] == [c.token_ids for c in greedy]
+
+
+def test_filter_logits_top_p_keeps_nucleus():
+    """probs (0.5, 0.3, 0.15, 0.05): top_p=0.7 keeps 0.5 and 0.3 (0.5 < 0.7, 0.8 >= 0.7);
+    top_p=0.1 still keeps the best token."""
+    logits = torch.tensor([[0.15, 0.5, 0.05, 0.3]]).log()
+    kept = filter_logits(logits, top_k=0, top_p=0.7).isfinite()
+    assert kept.tolist() == [[False, True, False, True]]
+    assert filter_logits(logits, top_k=0, top_p=0.1).isfinite().tolist() == [[False, True, False, False]]
+
+
+def test_training_mode_restored(model):
+    model.train()
+    run(model, PROMPTS[:1], max_new_tokens=2)
+    assert model.training
+    model.eval()
+
+
+class FakeChatTokenizer:
+    """A minimal chat tokenizer: each message renders to its characters' ids plus a turn token."""
+
+    eos_token_id = 1
+    pad_token_id = PAD
+
+    def __init__(self, return_dict: bool):
+        self.return_dict = return_dict
+
+    def get_vocab(self):
+        return {ch: i for i, ch in enumerate(ALPHABET)} | {"<|im_end|>": 2}
+
+    def apply_chat_template(self, messages, tools=None, add_generation_prompt=False, tokenize=True):
+        ids = [ALPHABET.index(ch) for m in messages for ch in m["content"]] + [3]
+        return {"input_ids": ids, "attention_mask": [1] * len(ids)} if self.return_dict else ids
+
+    def decode(self, ids, skip_special_tokens=False):
+        return fake_decode(ids)
+
+
+@pytest.mark.parametrize("return_dict", [True, False])
+def test_generate_chat_renders_and_stops_at_end_of_turn(model, return_dict):
+    tokenizer = FakeChatTokenizer(return_dict)
+    conversations = [[{"role": "user", "content": "hello"}], [{"role": "user", "content": "hi"}]]
+    completions = generate_chat(model, tokenizer, conversations, SamplingParams(max_new_tokens=6, temperature=0))
+    prompts = [[7, 4, 11, 11, 14, 3], [7, 8, 3]]
+    expected = run(model, prompts, eos={1, 2}, max_new_tokens=6, temperature=0)
+    assert [c.token_ids for c in completions] == [c.token_ids for c in expected]
+    assert [c.text for c in completions] == [c.text for c in expected]

@@ -5,7 +5,8 @@ errors can point at the exact spot: for JSONL it is the line number in the file 
 are skipped but still counted as lines), otherwise the row's position. The reader is chosen
 by extension (``.jsonl``, ``.json``, ``.parquet``); a directory written by
 ``datasets.Dataset.save_to_disk`` is read too, with ``dir::split`` choosing a split of a
-saved ``DatasetDict`` (``train`` is taken when no split is given).
+saved ``DatasetDict`` (``train`` is taken when no split is given). ``bundled:NAME`` reads a
+data set shipped with the package.
 
 ``read_rows_with_errors`` is the lenient variant used by ``load_examples(skip_bad_rows=True)``:
 a bad row is yielded as a :class:`DataError` in place of the row, so reading can go on.
@@ -33,8 +34,25 @@ def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
+BUNDLED_PREFIX = "bundled:"
+
+
+def resolve_data_path(path: str) -> str:
+    """``bundled:NAME`` names a data set shipped inside the package (``bundled:sft_chat``)."""
+    if not path.startswith(BUNDLED_PREFIX):
+        return path
+    name = path[len(BUNDLED_PREFIX):]
+    folder = os.path.join(os.path.dirname(__file__), "bundled")
+    candidate = os.path.join(folder, name if name.endswith(".jsonl") else name + ".jsonl")
+    if not os.path.exists(candidate):
+        shipped = sorted(f[: -len(".jsonl")] for f in os.listdir(folder) if f.endswith(".jsonl"))
+        raise UserError(f"no bundled data set '{name}' (shipped: {', '.join(shipped) or 'none'})")
+    return candidate
+
+
 def read_rows_with_errors(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
     """Like :func:`read_rows`, but a row that cannot be read is yielded as its :class:`DataError`."""
+    path = resolve_data_path(path)
     base, _, split = path.partition("::")
     if os.path.isdir(base):
         return _read_hf_dataset(path, base, split or None)

@@ -15,6 +15,7 @@ names the template and the turn instead of training on a wrong mask.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,24 +36,33 @@ class Rendered:
         return len(self.input_ids)
 
 
-def end_of_turn_ids(tokenizer) -> set[int]:
-    """Token ids that end an assistant turn for this tokenizer."""
-    ids = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
+def end_of_turn_ids(tokenizer, model=None) -> set[int]:
+    """Token ids that end an assistant turn: eos, the end-of-turn tokens in the vocabulary and,
+    when ``model`` is given, its generation config's eos ids (Llama 3 lists several there)."""
+    ids: set[int] = set()
+    candidates = [tokenizer.eos_token_id]
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        candidates.append(generation_config.eos_token_id)
+    for candidate in candidates:
+        if isinstance(candidate, int):
+            ids.add(candidate)
+        elif candidate is not None:
+            ids.update(int(token) for token in candidate)
     vocab = tokenizer.get_vocab()
-    for token in END_OF_TURN_TOKENS:
-        if token in vocab:
-            ids.add(int(vocab[token]))
+    ids.update(int(vocab[token]) for token in END_OF_TURN_TOKENS if token in vocab)
     return ids
 
 
 def _template_ids(tokenizer, messages: list[dict], tools, add_generation_prompt: bool) -> list[int]:
-    out = tokenizer.apply_chat_template(
-        messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=False
-    )
-    if isinstance(out, dict) or hasattr(out, "input_ids"):
+    out = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True)
+    # transformers 5 returns a BatchEncoding by default; older versions a list; some a batch of one.
+    if isinstance(out, Mapping):
         out = out["input_ids"]
+    if hasattr(out, "tolist"):
+        out = out.tolist()
+    if out and isinstance(out[0], list):
+        out = out[0]
     return [int(token) for token in out]
 
 

@@ -23,16 +23,16 @@ Example::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from posttrain.data.render import end_of_turn_ids, render_prompt
 from posttrain.errors import UserError
 
 # End-of-turn tokens of common chat templates (ChatML, Llama 3, Phi-3, Gemma); any present in
 # the vocabulary also end a generation, since chat models emit them rather than the eos token.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
 
 Decode = Callable[[list[int]], str]
 
@@ -284,41 +284,6 @@ def generate_ids(
     return completions
 
 
-def end_of_turn_ids(tokenizer, model=None) -> set[int]:
-    """The ids that end an assistant turn: eos, the end-of-turn tokens in the vocabulary and,
-    when ``model`` is given, its generation config's eos ids (Llama 3 lists several there)."""
-    ids: set[int] = set()
-    candidates = [tokenizer.eos_token_id]
-    generation_config = getattr(model, "generation_config", None)
-    if generation_config is not None:
-        candidates.append(generation_config.eos_token_id)
-    for candidate in candidates:
-        if isinstance(candidate, int):
-            ids.add(candidate)
-        elif candidate is not None:
-            ids.update(candidate)
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
-    return ids
-
-
-def _as_id_list(rendered) -> list[int]:
-    # transformers 5 returns a BatchEncoding by default (return_dict=True); older versions a list.
-    if isinstance(rendered, Mapping):
-        rendered = rendered["input_ids"]
-    if isinstance(rendered, torch.Tensor):
-        rendered = rendered.tolist()
-    if rendered and isinstance(rendered[0], list):  # a batch of one
-        rendered = rendered[0]
-    return list(rendered)
-
-
-def render_prompt(tokenizer, messages: list[dict], tools=None) -> list[int]:
-    """Token ids of ``messages`` followed by the chat template's assistant-turn header."""
-    rendered = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=True)
-    return _as_id_list(rendered)
-
-
 def generate_chat(
     model,
     tokenizer,
@@ -333,7 +298,7 @@ def generate_chat(
     Each conversation is rendered with the tokenizer's chat template; generation ends at eos or at
     any end-of-turn token in the vocabulary. Text is decoded without special tokens.
     """
-    prompt_ids = [render_prompt(tokenizer, messages, tools) for messages in conversations]
+    prompt_ids = [render_prompt(messages, tokenizer, tools) for messages in conversations]
     pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_token_id is None:
         raise UserError("the tokenizer has neither a pad token nor an eos token")

@@ -26,7 +26,9 @@ from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model, save_final
-from posttrain.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from posttrain.training.checkpoint import (
+    check_resumable, list_checkpoints, load_checkpoint, save_checkpoint, truncate_metrics,
+)
 from posttrain.training.memory import return_freed_memory
 from posttrain.training.metrics import MetricsLogger
 from posttrain.training.optim import build_optimizer, build_scheduler
@@ -144,10 +146,12 @@ def train_sft(config: SFTConfig) -> dict:
     scheduler = build_scheduler(optimizer, config, total_steps)
 
     step, epoch, batch_in_epoch = 0, 0, 0
-    checkpoints = list_checkpoints(run_dir) if config.resume else []
+    checkpoints = list_checkpoints(run_dir)
     if checkpoints:
+        check_resumable(run_dir, config)
         state = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        truncate_metrics(run_dir, step)
     save_config(config, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     data_note = {

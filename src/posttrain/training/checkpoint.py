@@ -18,9 +18,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from posttrain.config import save_config
+from posttrain.config import save_config, write_text_atomic
+from posttrain.errors import UserError
 
 PREFIX = "step-"
+# Keys that may change between a run and its resumption without changing what is computed.
+RESUME_MAY_CHANGE = {
+    "progress", "tensorboard", "wandb_project", "num_threads", "save_every", "eval_every", "log_every",
+    "keep_checkpoints", "resume", "save_format",
+}
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -68,3 +74,32 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
     torch.set_rng_state(rng["torch"])
     random.setstate(rng["python"])
     return json.loads((Path(path) / "trainer_state.json").read_text())
+
+
+def check_resumable(run_dir: Path, config) -> None:
+    """Refuse to mix runs: resuming needs ``resume`` on and the same computation-relevant config."""
+    if not config.resume:
+        raise UserError(f"{run_dir} already holds checkpoints: resume it (drop --no-resume) or pick a new output_dir")
+    saved_path = Path(run_dir) / "config.yaml"
+    if not saved_path.exists():
+        return
+    import yaml
+
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    current = config.model_dump(mode="json")
+    changed = [key for key in current if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != current[key]]
+    if changed:
+        key = changed[0]
+        raise UserError(
+            f"{run_dir} holds a run with {key}={saved[key]!r}, now {current[key]!r}: "
+            "resume it with the same settings or pick a new output_dir"
+        )
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop metrics logged after the checkpoint we resume from: those steps run again."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))

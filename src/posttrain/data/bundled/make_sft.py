@@ -20,8 +20,8 @@ Rows are OpenAI-style chats with a category label::
      "category": "arithmetic"}
 
 Some rows start with a system message and some have two or three user/assistant exchanges.
-Eval rows come from held-out prompts, topics and scenarios: no user turn of an eval row
-appears in the training file.
+Eval rows come from held-out prompts, topics and scenarios: no eval row's opening prompt
+appears anywhere in the training file (``check`` enforces this on every build).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import tempfile
 import textwrap
@@ -139,7 +140,8 @@ def _add_column(a: int, b: int) -> list[str]:
 def _add_split(a: int, b: int) -> list[str]:
     pa, pb = _parts(a), _parts(b)
     names = PLACES[: len(str(a))][::-1]
-    lines = [f"Split both numbers by place value: {a} = {' + '.join(map(str, pa))} and {b} = {' + '.join(map(str, pb))}."]
+    split_a, split_b = " + ".join(map(str, pa)), " + ".join(map(str, pb))
+    lines = [f"Split both numbers by place value: {a} = {split_a} and {b} = {split_b}."]
     sums = []
     for name, x, y in zip(names, pa, pb):
         lines.append(f"- Add the {name}: {x} + {y} = {x + y}")
@@ -245,7 +247,8 @@ def _word_problem(rng: random.Random, kind: int) -> tuple[str, list[str], int]:
         q = (f"{name} is reading a {total}-page book and reads {per_day} pages every day. "
              f"How many pages are left after {days} days?")
         read = per_day * days
-        steps = [f"1. Pages read: {per_day} × {days} = {read}.", f"2. Pages left: {total} − {read} = {total - read}.",
+        steps = [f"1. Pages read: {per_day} × {days} = {read}.",
+                 f"2. Pages left: {total} − {read} = {total - read}.",
                  f"After {days} days, {name} has {total - read} pages left."]
         return q, steps, total - read
     if kind == 2:
@@ -268,7 +271,8 @@ def _word_problem(rng: random.Random, kind: int) -> tuple[str, list[str], int]:
             bill += 50
         q = (f"Museum tickets cost ${price} each. A group of {n} friends buys one ticket each and pays with "
              f"${bill}. How much change do they get?")
-        steps = [f"1. Cost of the tickets: {n} × ${price} = ${total}.", f"2. Change: ${bill} − ${total} = ${bill - total}.",
+        steps = [f"1. Cost of the tickets: {n} × ${price} = ${total}.",
+                 f"2. Change: ${bill} − ${total} = ${bill - total}.",
                  f"They get ${bill - total} in change."]
         return q, steps, bill - total
     if kind == 4:
@@ -285,7 +289,8 @@ def _word_problem(rng: random.Random, kind: int) -> tuple[str, list[str], int]:
         c = rng.randint(20, a + b - 15)
         q = (f"{name} saved ${a} in March and ${b} in April, then spent ${c} on a new bike helmet. "
              f"How much money does {name} have left?")
-        steps = [f"1. Total saved: ${a} + ${b} = ${a + b}.", f"2. After buying the helmet: ${a + b} − ${c} = ${a + b - c}.",
+        steps = [f"1. Total saved: ${a} + ${b} = ${a + b}.",
+                 f"2. After buying the helmet: ${a + b} − ${c} = ${a + b - c}.",
                  f"{name} has ${a + b - c} left."]
         return q, steps, a + b - c
     if kind == 6:
@@ -306,7 +311,8 @@ def _word_problem(rng: random.Random, kind: int) -> tuple[str, list[str], int]:
         return q, steps, speed * hours + extra
     each, friends = rng.randint(6, 24), rng.randint(3, 8)
     total = each * friends
-    q = f"{name} has {total} stickers and shares them equally among {friends} friends. How many stickers does each friend get?"
+    q = (f"{name} has {total} stickers and shares them equally among {friends} friends. "
+         f"How many stickers does each friend get?")
     steps = [f"1. Divide the stickers equally: {total} ÷ {friends} = {each}.",
              f"2. Check: {friends} × {each} = {total}. ✓", f"Each friend gets {each} stickers."]
     return q, steps, each
@@ -355,11 +361,12 @@ def gen_arithmetic(rng: random.Random) -> tuple[list[Row], list[Row]]:
     while len(rows) < n_train + n_eval:
         kind = ARITH_KINDS[i % len(ARITH_KINDS)]
         prompt, answer = _arith_item(rng, kind, word_kind % 9)
-        if prompt in seen:
+        key = (kind, tuple(re.findall(r"\d+", prompt)))  # same operands in other words count as a repeat
+        if key in seen:
             continue
         if kind == "word":
             word_kind += 1
-        seen.append(prompt)
+        seen.append(key)
         rows.append(_chat("arithmetic", [(prompt, answer)]))
         i += 1
     return rows[:n_train], rows[n_train:]
@@ -579,7 +586,7 @@ EVAL_EXPLANATION_TOPICS = ("tides", "leaves", "regex", "microwave", "db_index")
 SHORT_TEMPLATES = (
     "{q}",
     "{q}",
-    "Quick question: {q}",
+    "Quick question: {subject_q}",
     "Can you explain {subject}?",
     "Explain {subject} in a few sentences.",
     "I've never really understood {subject}. Can you explain briefly?",
@@ -1006,6 +1013,130 @@ If you can't fall asleep after about 20 minutes, get up, do something calm in di
 **When to get help**
 If you still struggle after several weeks, snore loudly, wake up gasping or feel exhausted despite enough time in bed, see a doctor. Insomnia and sleep apnoea are common and treatable.
 """),
+    "api": _t("""
+An API, or application programming interface, is a contract that lets one piece of software use another without knowing how it works inside. It spells out which requests you can make, what information to include and what you'll get back.
+
+**A restaurant analogy**
+You don't walk into a restaurant's kitchen and cook; you read the menu and tell the waiter what you want. The kitchen prepares it and the waiter brings it back. The menu and the waiter are the API: a fixed set of options and a messenger, while the recipes and equipment stay hidden. The kitchen can even be completely reorganised, and as long as the menu stays the same, customers won't notice.
+
+**Web APIs**
+The APIs people talk about most are web APIs. A weather app, for example, sends a request over the internet to a weather service, something like "give me the forecast for Lisbon", and receives a structured reply, usually in a format called JSON, with temperatures, chances of rain and wind speeds. The app then displays that data in its own design. Most web APIs require a key, a secret code that identifies who is asking, so the provider can control access and count usage.
+
+**APIs inside programs**
+APIs aren't only online. Every programming library has one: the functions and options it exposes for you to call. Operating systems offer APIs for opening files, playing sound or drawing windows.
+
+**Why they matter**
+APIs let developers build on each other's work instead of starting from scratch. A small online shop can take card payments, show maps and send text messages by connecting to services that specialise in each. They also let teams change their internal code freely, as long as the API itself stays stable. That's why good APIs are designed carefully, documented clearly and changed only with plenty of warning.
+"""),
+    "vpn": _t("""
+A VPN, or virtual private network, creates an encrypted connection, often called a tunnel, between your device and a server run by the VPN provider. Everything you send and receive online travels through that tunnel before heading out to the wider internet.
+
+**Without a VPN**
+Your traffic normally goes from your device to the local network, such as home or café Wi-Fi, then to your internet provider and on to the sites you visit. Most sites use HTTPS, which encrypts the content, but the network you're on and your provider can still see which sites you connect to, and websites see your IP address, which reveals your rough location.
+
+**What a VPN changes**
+- People on the same network, like others on public Wi-Fi, only see scrambled data heading to the VPN server.
+- Your internet provider can see that you're using a VPN, but not which sites you visit.
+- Websites see the VPN server's IP address instead of yours, so they think you're wherever that server is.
+
+**Common uses**
+People use VPNs to protect themselves on untrusted Wi-Fi, to reach their employer's internal network when working remotely, and to appear to be in another country, for example while travelling.
+
+**What a VPN doesn't do**
+A VPN isn't an invisibility cloak. The VPN provider can see your traffic instead of your internet provider, so you're shifting trust rather than removing it. Choose a reputable provider with a clear privacy policy, and be wary of free services that may make money from your data. Websites can still recognise you through logins, cookies and browser fingerprinting, and a VPN won't protect you from phishing, malware or weak passwords.
+
+In short, a VPN is a useful privacy and security tool for specific situations, not a complete solution on its own.
+"""),
+    "photosynthesis": _t("""
+Photosynthesis is the process plants, algae and some bacteria use to turn light energy into chemical energy stored in sugar. It feeds the plant and, directly or indirectly, almost every other living thing on Earth.
+
+**The basic recipe**
+Plants take in three ingredients:
+- *Carbon dioxide* from the air, through tiny pores on their leaves called stomata.
+- *Water* from the soil, drawn up through the roots and stems.
+- *Light*, usually sunlight.
+Using the light's energy, they combine carbon dioxide and water into glucose, a simple sugar, and release oxygen as a by-product.
+
+**Where it happens**
+Photosynthesis takes place in chloroplasts, small structures inside plant cells, mostly in the leaves. Chloroplasts contain chlorophyll, a pigment that absorbs red and blue light strongly but reflects green light, which is why plants look green.
+
+**Two stages**
+1. *The light-dependent reactions.* Chlorophyll captures light energy, which is used to split water molecules. This releases oxygen and produces short-lived energy carriers.
+2. *The Calvin cycle.* Using those energy carriers, the plant captures carbon dioxide from the air and builds it, step by step, into sugar. This stage doesn't need light directly, but it depends on the products of the first stage.
+
+**What the sugar is for**
+Plants burn some of the glucose for energy, just as we do. They also turn it into starch for storage, as in potatoes and grains, and into cellulose, the tough material of plant cell walls.
+
+**Why it matters**
+Photosynthesis produces most of the oxygen in our atmosphere and forms the base of nearly every food chain. It also removes carbon dioxide from the air, which is why forests and ocean algae play such an important role in the climate.
+"""),
+    "fridge": _t("""
+A refrigerator doesn't make cold. Instead, it moves heat from inside the fridge to the room outside, a bit like a pump moving water uphill. It does this with a special fluid called a refrigerant, which circulates in a closed loop of pipes.
+
+**The key idea: evaporation absorbs heat**
+When a liquid evaporates into a gas, it soaks up heat from its surroundings. That's why you feel cold stepping out of a swimming pool: the water evaporating from your skin takes heat with it. Refrigerants are chosen because they evaporate at very low temperatures.
+
+**The cycle, step by step**
+1. *Evaporator (inside).* Cold, low-pressure liquid refrigerant flows through coils inside the fridge and evaporates, absorbing heat from the air and food.
+2. *Compressor.* The gas travels to the compressor, the humming motor usually at the bottom back of the fridge, which squeezes it to a high pressure. That also makes it hot.
+3. *Condenser (outside).* The hot gas flows through coils on the back or underneath. Because it's hotter than the kitchen, it gives off heat to the room and condenses back into a liquid. That's why the back of a fridge feels warm.
+4. *Expansion valve.* The liquid passes through a narrow valve, and the sudden drop in pressure makes it very cold, ready to go round again.
+
+**Keeping the right temperature**
+A thermostat switches the compressor on when the inside warms up and off once it's cold enough, usually around 3 to 5°C in the fridge and about −18°C in the freezer.
+
+**Practical tips**
+Leave space behind the fridge so the coils can release heat, keep the door seals clean so cold air doesn't leak out, and let hot food cool before putting it in. All of these help the fridge work less and use less electricity.
+"""),
+    "sky_blue": _t("""
+The sky is blue because of the way sunlight interacts with the air. Sunlight looks white, but it's really a mixture of all the colours of the rainbow, each with a different wavelength. Red light has long waves; blue and violet light have short ones.
+
+**Scattering**
+As sunlight passes through the atmosphere, it meets countless nitrogen and oxygen molecules. They are much smaller than the wavelength of light, and they redirect, or scatter, some of the light in all directions. Crucially, they scatter short wavelengths far more strongly than long ones. This is called Rayleigh scattering, and it affects blue light several times more than red.
+
+So while most of the red and yellow light passes straight through, a large share of the blue light is bounced around the sky. Wherever you look, away from the Sun, some of that scattered blue light is heading towards your eyes, and the whole sky glows blue.
+
+**Why not violet?**
+Violet light has an even shorter wavelength, so it scatters even more. But sunlight contains less violet than blue to begin with, some of it is absorbed high in the atmosphere, and our eyes are much more sensitive to blue. The mix looks blue to us.
+
+**Sunsets**
+When the Sun is low, its light has to cross much more air to reach you. By the time it arrives, most of the blue has been scattered out of the direct beam, leaving oranges and reds. Dust, smoke and tiny droplets can make sunsets even more vivid.
+
+**Clouds and other skies**
+Clouds look white because their water droplets are much bigger than air molecules and scatter all colours about equally. And on Mars, where thin air is full of fine dust, the daytime sky looks butterscotch and sunsets look bluish.
+"""),
+    "virus_bacteria": _t("""
+Viruses and bacteria both cause infections, but they are very different things, and the difference matters for how illnesses are treated.
+
+**Bacteria**
+Bacteria are single-celled living organisms. Each one has everything it needs to live: it takes in nutrients, produces energy and reproduces on its own by splitting in two, sometimes every 20 minutes in good conditions. They're found almost everywhere, in soil, in water and inside our bodies. Most are harmless and many are helpful: the bacteria in your gut help digest food and produce vitamins. A minority cause disease, such as strep throat, many urinary tract infections and some kinds of food poisoning.
+
+**Viruses**
+Viruses are far smaller, typically around a hundred times smaller than a bacterium, and they aren't cells at all. A virus is essentially genetic material wrapped in a protein coat. It can't eat, grow or reproduce on its own. To multiply, it has to get inside a host cell and hijack that cell's machinery to make copies of itself, often damaging the cell in the process. Colds, flu and measles are caused by viruses.
+
+**Why the difference matters for treatment**
+Antibiotics work by attacking structures and processes that bacteria have but our cells don't, such as bacterial cell walls. Viruses don't have these, so antibiotics do nothing against them. Taking antibiotics for a cold won't help, and overusing them encourages bacteria to become resistant, making future infections harder to treat.
+
+Viral infections are usually cleared by the immune system, with rest and fluids to ease the symptoms. Some can be treated with antiviral medicines, and many can be prevented with vaccines.
+
+**Telling them apart**
+Symptoms often overlap, so it's hard to tell on your own. A doctor may use your symptoms, an examination or a test to decide whether antibiotics are needed.
+"""),
+    "tides": _t("""
+Tides are the regular rise and fall of sea level along coasts. They're caused mainly by the Moon's gravity, with help from the Sun.
+
+**Two bulges of water**
+The Moon's gravity pulls on the whole Earth, but not equally. The ocean on the side facing the Moon is pulled slightly more strongly than Earth's centre, so water piles up towards the Moon. On the far side, the ocean is pulled slightly less than the centre, so it's effectively left behind, forming a second bulge. The result is two bulges of water on opposite sides of the planet.
+
+**Why most coasts get two tides a day**
+As Earth rotates, each coastline passes through both bulges, giving two high tides with two low tides in between. Because the Moon also moves along its orbit, it takes about 24 hours and 50 minutes to return to the same position overhead, which is why high tide comes roughly 50 minutes later each day.
+
+**The Sun's role**
+The Sun raises tides too, but they're a bit less than half as strong as the Moon's, because the Sun is so much farther away. When the Sun, Moon and Earth line up, at new moon and full moon, their effects add together and produce spring tides, with higher highs and lower lows. When they're at right angles, around the quarter moons, they partly cancel out, giving gentler neap tides.
+
+**Why tides differ from place to place**
+Real tides are shaped by coastlines, the depth of the sea floor and the size of ocean basins. Some places have barely any tide, while funnel-shaped bays, like the Bay of Fundy in Canada, can see more than 15 metres between high and low water. Some coasts get only one high tide a day.
+"""),
     "db_index": _t("""
 A database index is a separate data structure that helps the database find rows quickly, the same way the index at the back of a book lets you jump to the right page instead of reading every page.
 
@@ -1075,7 +1206,9 @@ def gen_explanation(rng: random.Random) -> tuple[list[Row], list[Row]]:
                 train.append(short(topic))
         else:
             train.append(short(topic))
-    evals = [short(t) for t in eval_topics] + [long(t) for t in eval_topics if t[0] in LONG_EXPLANATIONS]
+    eval_long = [t for t in eval_topics if t[0] in LONG_EXPLANATIONS]
+    eval_short = [t for t in eval_topics if t not in eval_long] + eval_long
+    evals = [long(t) for t in eval_long] + [short(t) for t in eval_short[: n_eval - len(eval_long)]]
     return train, evals
 
 
@@ -1220,6 +1353,76 @@ I'm sorry you're feeling lonely. It's a really common experience after a move, e
 
 If the loneliness starts to feel heavy or affects your sleep, mood or appetite, talking to a doctor or counsellor can really help. And I'm always happy to chat. What kinds of things do you enjoy doing?
 """)),
+    ("I have so much homework and exams coming up. I'm really stressed.", _t("""
+That sounds like a lot to carry, and feeling stressed about it makes complete sense. A bit of structure can make it feel much more manageable. Here's an approach that helps a lot of people.
+
+**1. Get it all out of your head.**
+Write down every assignment and exam with its due date. Seeing everything on one page is usually less scary than the vague feeling that there's too much to do.
+
+**2. Sort by urgency and size.**
+Mark what's due soonest and what will take longest. Big projects feel impossible as one task, so break each into small, specific steps, like "outline the essay" or "do the practice questions for chapter 3".
+
+**3. Plan short, focused sessions.**
+Try working in 25-minute blocks with 5-minute breaks, and put your phone in another room. A few focused blocks usually beat an afternoon of half-studying.
+
+**4. Start with something small.**
+When you're overwhelmed, starting is the hardest part. Pick one quick task and finish it; the momentum helps.
+
+**5. Look after the basics.**
+Sleep, food, water and a bit of movement really do affect how well you think and remember. All-nighters tend to backfire.
+
+**6. Ask for help early.**
+If a subject is confusing or the workload is unrealistic, talk to a teacher, tutor or classmate. Teachers are often more flexible than students expect, especially if you ask before a deadline rather than after.
+
+And remember that one exam or assignment doesn't define you. If the stress starts to feel overwhelming, or affects your sleep or mood for a long time, talking to a school counsellor or someone you trust can really help.
+
+Would you like help making a study schedule for the next couple of weeks?
+""")),
+    ("I keep lying awake at night worrying about work.", _t("""
+I'm sorry, that's exhausting, and it's really common. When your mind gets busy at night, it's often because the day didn't give it a chance to process things. A few strategies can help quieten it down.
+
+**Give your worries a time slot earlier in the day.**
+Set aside 15 minutes in the late afternoon as "worry time". Write down what's bothering you and, for each item, one small next step, or a note that it's out of your control. When worries pop up at night, you can remind yourself they already have a time and place.
+
+**Close the workday on purpose.**
+Before you finish, write tomorrow's to-do list and note where you left off. It tells your brain the loose ends are captured, so it doesn't need to keep rehearsing them. If you can, avoid checking work email in the evening.
+
+**Keep a notepad by the bed.**
+If something comes to mind at 2 am, jot it down and leave it until morning.
+
+**Wind down gently.**
+An hour before bed, switch to calmer things: a shower, reading, light stretching or a podcast that isn't about work. Slow breathing, in for four counts and out for six, can settle your body when your thoughts are racing.
+
+**If you can't sleep, get up.**
+After about 20 minutes awake, go somewhere else and do something quiet in dim light until you feel sleepy, then try again.
+
+**Look at the bigger picture.**
+If the worry is about workload, a difficult manager or job security, it may help to talk to someone at work or a trusted friend. And if sleepless nights go on for weeks, or you feel anxious most of the time, a doctor or counsellor can help.
+
+Is there something specific at work that's been on your mind?
+""")),
+    ("My best friend is moving abroad next month and I'm really sad about it.", _t("""
+I'm sorry. That's a real loss, even when you're happy for them, and it's completely normal to feel sad. Friendships like that don't come along often, so of course this hurts.
+
+The good news is that close friendships can survive distance, especially with a little intention. Some ideas:
+
+**Make the most of the next month.**
+Rather than letting the time slip by in the chaos of their move, plan a few things together: revisit your favourite places, take lots of photos or have one last big day out. Helping them pack can be surprisingly good time together too.
+
+**Make a goodbye keepsake.**
+A photo book, a playlist of songs that mean something to you both, or a letter they open once they've arrived can mean a lot.
+
+**Agree on how you'll stay in touch.**
+Talk about it openly before they leave: a regular video call, a shared photo album or a running chat where you send each other little everyday updates. With time zones, a fixed slot, like a Sunday call, usually works better than "let's talk sometime".
+
+**Plan a visit.**
+Having a trip on the calendar, even months away, gives you both something to look forward to, and visiting a friend abroad can be a great adventure.
+
+**Let yourself miss them.**
+It's fine to feel low for a while after they go. Lean on other friends and family, and say yes to plans that keep you busy.
+
+Many people find long-distance friendships become even more special, because the time together feels precious. Would you like help planning a goodbye day or a gift?
+""")),
 )
 
 SMALLTALK_EVAL: tuple[tuple[str, str], ...] = (
@@ -1232,9 +1435,29 @@ SMALLTALK_EVAL: tuple[tuple[str, str], ...] = (
     ("What's your favourite season?",
      "As an AI I don't experience seasons, but I can see the appeal of each one: crisp autumn air, cosy winter "
      "evenings, spring blossom and long summer days. Which one is your favourite?"),
-    ("I'm having a lazy Sunday.",
-     "That sounds lovely! Lazy Sundays are great for recharging. Are you catching up on a show, reading or just "
-     "relaxing? If you want a recommendation or an idea for later, just ask."),
+    ("I have to give a presentation at work next week and I'm dreading it.", _t("""
+That's a very common feeling; public speaking makes most people nervous, including experienced speakers. A week is plenty of time to prepare, and preparation is the best cure for nerves.
+
+**Start with the message.**
+Before making slides, write down the one or two things you want your audience to remember. Build everything around those points and cut whatever doesn't support them.
+
+**Keep the structure simple.**
+A clear beginning (why this matters), middle (your key points, each with an example) and end (a short summary and what you want people to do next) is easy for you to remember and for them to follow.
+
+**Use slides as support, not a script.**
+Keep the words on each slide to a minimum, with one idea per slide, and put the details in your speaker notes.
+
+**Practise out loud.**
+Run through it three or four times, ideally once in front of a friend or colleague, and time yourself. Saying it out loud is very different from reading it in your head, and each run makes it smoother. Pay special attention to your first minute; a confident opening settles the nerves for the rest.
+
+**Prepare for questions.**
+Jot down the questions people are likely to ask and a short answer to each. It's also fine to say, "Good question; let me check and get back to you."
+
+**On the day.**
+Arrive early to check the equipment, take a few slow breaths before you start and speak a little slower than feels natural. If you lose your place, pause, glance at your notes and carry on; the audience rarely notices.
+
+Remember that your audience wants you to do well. Would you like help outlining the presentation?
+""")),
     ("Tell me something to cheer me up.",
      "Here's something: sea otters often hold paws while they sleep so they don't drift apart. And remember, one "
      "bad moment isn't a bad life. Do you want to tell me what's got you down? I'm happy to listen."),
@@ -1382,7 +1605,8 @@ def _number_chain_chat(rng: random.Random) -> Row:
     c += (-(a + b + c)) % 3  # make the sum divisible by 3
     total = a + b + c
     return _chat("multi_turn", [
-        (f"What's the sum of {a}, {b} and {c}?", f"{a} + {b} = {a + b}, and {a + b} + {c} = {total}. The sum is {total}."),
+        (f"What's the sum of {a}, {b} and {c}?",
+         f"{a} + {b} = {a + b}, and {a + b} + {c} = {total}. The sum is {total}."),
         ("And what's their average?",
          f"The average is the sum divided by how many numbers there are. We found the sum is {total}, and there are "
          f"3 numbers, so {total} ÷ 3 = {total // 3}.\n\nAnswer: {total // 3}"),
@@ -1419,9 +1643,11 @@ def _shopping_chat(rng: random.Random) -> Row:
 # name, base servings, [(amount, unit text, ingredient)]
 RECIPES = (
     ("pancakes", 4, [(200, "g", "flour"), (300, "ml", "milk"), (2, "", "egg"), (20, "g", "butter")]),
-    ("tomato soup", 2, [(400, "g", "tomatoes"), (1, "", "onion"), (500, "ml", "vegetable stock"), (2, "", "garlic clove")]),
+    ("tomato soup", 2,
+     [(400, "g", "tomatoes"), (1, "", "onion"), (500, "ml", "vegetable stock"), (2, "", "garlic clove")]),
     ("fried rice", 2, [(300, "g", "cooked rice"), (2, "", "egg"), (150, "g", "frozen peas"), (2, "tbsp", "soy sauce")]),
-    ("lentil curry", 3, [(240, "g", "red lentils"), (400, "ml", "coconut milk"), (1, "", "onion"), (2, "tsp", "curry powder")]),
+    ("lentil curry", 3,
+     [(240, "g", "red lentils"), (400, "ml", "coconut milk"), (1, "", "onion"), (2, "tsp", "curry powder")]),
     ("porridge", 2, [(80, "g", "oats"), (400, "ml", "milk"), (1, "tbsp", "honey"), (1, "", "banana")]),
 )
 
@@ -2018,7 +2244,7 @@ Then ask the process to stop gracefully:
 kill 12345
 ```
 
-This sends SIGTERM, which lets the program exit cleanly. If it ignores that, force it with `kill -9 12345`. SIGKILL can't be caught, so the process stops immediately, but it gets no chance to save data or remove temporary files; use it as a last resort. `pkill -f script_name.py` kills by matching the command line, but run `pgrep -af script_name.py` first so you don't stop other processes by accident.
+This sends SIGTERM, which lets the program exit cleanly. If you're not sure you have the right process, `ps -fp 12345` shows its full command line first. If it ignores that, force it with `kill -9 12345`. SIGKILL can't be caught, so the process stops immediately, but it gets no chance to save data or remove temporary files; use it as a last resort. `pkill -f script_name.py` kills by matching the command line, but run `pgrep -af script_name.py` first so you don't stop other processes by accident.
 
 **3. On Windows**
 Open Task Manager (`Ctrl+Shift+Esc`), find the Python process and click *End task*. From the command line:
@@ -2088,28 +2314,57 @@ Local meetups, online forums and conferences are great for learning and for hear
 
 Many people move into security from IT support, networking or software development, so your current experience may be more relevant than you think. What's your background?
 """)),
-    ("How do I shoot better photos at night?",
-     "A few things make a big difference:\n"
-     "- **Keep the camera steady.** Use a tripod, or rest your phone or camera on a wall or table. Night shots need "
-     "longer exposures, and any shake causes blur.\n"
-     "- **Use night mode** on a phone. On a camera, try a wide aperture (f/1.8 to f/2.8) and a slower shutter speed, "
-     "and raise the ISO only as much as you need, since high ISO adds grain.\n"
-     "- **Turn off the flash** for scenes; it only lights a few metres and flattens everything.\n"
-     "- **Look for light**: street lamps, neon signs, lit windows and reflections on wet streets make great subjects.\n"
-     "- **Shoot at blue hour**, just after sunset, while the sky still has colour.\n"
-     "- **Use a 2-second timer** so pressing the shutter doesn't shake the camera."),
-    ("What's the best way to attack my opponent's king in chess after they castle kingside?",
-     "A few classic plans:\n"
-     "- **Castle on the opposite side and push pawns.** If you've castled queenside, you can advance your g- and "
-     "h-pawns towards their king without weakening your own (a pawn storm).\n"
-     "- **Bring more attackers than they have defenders.** Route your queen, knights and rooks towards that side "
-     "before you strike.\n"
-     "- **Target weaknesses.** Pawns pushed in front of their king, like h6 or g6, create entry points for your "
-     "pieces and chances for sacrifices.\n"
-     "- **Open lines.** Rooks and queens need open files; a pawn exchange on the kingside can open the g- or h-file.\n"
-     "- **Keep the centre stable.** A wing attack works best when the centre is closed; if it's open, your opponent "
-     "can counterattack there.\n\n"
-     "Want me to walk through a concrete example, like the classic bishop sacrifice on h7?"),
+    ("How do I shoot better photos at night?", _t("""
+Night photography is mostly about handling low light without blur or grain. These tips work with a phone or a camera.
+
+**1. Keep the camera still.**
+In the dark the camera needs longer to gather light, so any movement blurs the picture. Use a tripod if you have one; otherwise rest your phone or camera on a wall, a bench or a bag. A 2-second self-timer stops the press of the shutter button from shaking it.
+
+**2. Use night mode on a phone.**
+Most modern phones have a night mode that takes several exposures and blends them. Hold still until it finishes; the longer it runs, the cleaner the result.
+
+**3. On a camera, balance the settings.**
+- *Aperture*: open it wide (a small f-number) to let in more light.
+- *Shutter speed*: on a tripod you can use several seconds; handheld, keep it fast enough to avoid shake.
+- *ISO*: raise it only as far as you need, since high ISO adds grain.
+Shoot in RAW if you can; it gives you more room to fix exposure and colour later.
+
+**4. Turn off the flash.**
+A flash only lights things a few metres away and makes scenes look flat. Work with the light that's already there.
+
+**5. Look for light and reflections.**
+Street lamps, neon signs, lit windows, light trails from cars and reflections on wet pavements make great subjects. Cities often look their best just after rain.
+
+**6. Try blue hour.**
+The half hour or so after sunset, when the sky is deep blue but not yet black, gives you colour in the sky and lights switching on below.
+
+**7. Focus carefully.**
+Autofocus struggles in the dark, so tap on a bright point or switch to manual focus.
+""")),
+    ("What's the best way to attack my opponent's king in chess after they castle kingside?", _t("""
+Once your opponent has castled kingside, their king usually sits safely behind three pawns, so a successful attack needs preparation. Here are the main ideas.
+
+**1. Bring more attackers than they have defenders.**
+An attack works when you have more pieces near the king than your opponent can use to defend it. Before striking, reposition towards the kingside: a knight heading for squares near their king, a bishop aimed along a diagonal towards it, your queen ready to join and a rook that can swing across.
+
+**2. Pick a plan based on where your own king is.**
+- *Opposite-side castling*: if you've castled queenside, you can push your kingside pawns at their king (a pawn storm) without weakening your own shelter. These games become races, so speed matters more than material.
+- *Same-side castling*: pushing your own kingside pawns would expose your king, so attack mainly with pieces and look for a well-timed pawn break.
+
+**3. Target weaknesses.**
+If your opponent has moved the pawns in front of their king, the squares those pawns used to guard become holes your pieces can use. A missing defender, such as the knight that usually guards the king, is another signal to attack.
+
+**4. Open lines.**
+Rooks and queens need open files and diagonals. Exchanging a pawn near their king can open a file for your rook to join in.
+
+**5. Look for sacrifices, but calculate.**
+Many classic attacks give up a bishop or knight to rip open the king's shelter. Only do it if you can see the follow-up.
+
+**6. Keep the centre stable.**
+A wing attack works best when the centre is closed; if it's open, your opponent can counterattack there.
+
+Want me to walk through a famous example?
+""")),
     ("How do I execute a shell command from Python?",
      "Use the `subprocess` module. The simplest and safest option is `subprocess.run` with the command as a list:\n\n"
      "```python\nimport subprocess\n\n"
@@ -2314,6 +2569,9 @@ You can also find the PID on the Details tab of Task Manager.
 
 **If it keeps coming back**
 Something may be restarting it: a Docker container (`docker ps` lists published ports), a system service, or a development server running in another terminal window. Stop it at the source, for example with `docker stop` or by closing that terminal.
+
+**Why it happens**
+Usually an earlier run of your own app didn't shut down cleanly, for example because its terminal was closed or a child process kept running after a crash.
 
 **Alternative**
 If you don't need to stop the other program, run yours on a different port, such as 8081. Most frameworks accept a port option or a `PORT` environment variable.
@@ -2545,7 +2803,7 @@ Fill in the details in brackets. If it still isn't fixed after this, keep copies
       "don't like?"),
      ("I've got chicken, rice, an onion and some frozen peas. About 30 minutes, and nothing spicy.",
       _t("""
-Perfect, a quick chicken and pea rice works with exactly that.
+Perfect, a quick chicken and pea rice works with exactly that. Put the rice on first, since it takes longest; everything else happens while it cooks.
 
 **Chicken and pea rice (serves 2)**
 1. Rinse 150 g of rice and cook it according to the packet, usually 10 to 12 minutes.
@@ -2555,7 +2813,15 @@ Perfect, a quick chicken and pea rice works with exactly that.
 5. Add a large handful of frozen peas and cook for 2 to 3 minutes.
 6. Stir in the rice and chicken and heat everything through. A splash of soy sauce or a knob of butter adds flavour.
 
-It takes about 25 minutes and nothing in it is spicy. If you have garlic or a lemon, they make a nice addition.
+It takes about 25 minutes and nothing in it is spicy. Taste it before serving and add a little more salt if needed.
+
+**Variations**
+- Scramble an egg in the pan at step 5 for a fried-rice style dish.
+- Add a chopped clove of garlic with the onion, or a squeeze of lemon at the end.
+- Stir in a handful of grated cheese for a creamy, risotto-like finish.
+- Swap the peas for sweetcorn or green beans, whatever you have in the freezer.
+
+Leftovers keep in the fridge for up to two days: cool them quickly and reheat until piping hot.
 """))],
     [("Tell me about Java.",
       "Do you mean Java the programming language, or Java the Indonesian island? (Or even coffee, which is "
@@ -2908,7 +3174,9 @@ As temperatures are currently low, the lack of heating is making the property ve
 
 I would therefore be grateful if you could arrange for a qualified engineer to inspect and repair the system as soon as possible, and in any case within the next three working days. I am happy to provide access at a convenient time; please contact me on [phone number] or at [email address] to arrange a visit.
 
-In the meantime, I would appreciate it if you could let me know whether temporary heaters can be provided.
+In the meantime, I would appreciate it if you could let me know whether temporary heaters can be provided. For your records, I have attached photographs of the boiler display showing the fault, together with a copy of my original report.
+
+If I have not heard from you by [date], I will have no choice but to seek advice from the local council's housing team.
 
 Thank you for your prompt attention to this matter. I look forward to hearing from you.
 
@@ -2940,7 +3208,7 @@ Carry a spare tube, two tyre levers and a mini pump on rides, and you can do thi
     ("Explain the benefits of reading every day in exactly three paragraphs.", _t("""
 Reading every day is one of the simplest ways to keep your mind sharp. Following an argument, a plot or a set of ideas asks your brain to concentrate, remember details and make connections, and regular practice strengthens those skills. Over time, readers tend to build a larger vocabulary and broader general knowledge almost without noticing, because every book exposes them to new words, places and ways of thinking. Reading also trains sustained attention, a skill that is increasingly valuable in a world full of short videos and constant notifications.
 
-Reading is good for your wellbeing as well as your intellect. Getting absorbed in a good book is a reliable way to relax, and even a short session can ease stress and help you switch off from the day's worries. Fiction in particular lets you see the world through other people's eyes, which many researchers link to greater empathy and understanding. Swapping some evening screen time for a paper book can also make it easier to wind down and fall asleep.
+Reading is good for your wellbeing as well as your intellect. Getting absorbed in a good book is a reliable way to relax, and even a short session can ease stress and help you switch off from the day's worries. Fiction in particular lets you see the world through other people's eyes, which many researchers link to greater empathy and understanding. Swapping some evening screen time for a paper book can also make it easier to wind down and fall asleep, and sharing books with friends or a book club gives you something new to talk about.
 
 Finally, a daily reading habit adds up to a remarkable amount of learning over a lifetime. Twenty minutes a day is enough to finish well over a dozen books a year, whether they teach you a new skill, deepen your knowledge of history or science, or simply entertain you. The key is consistency rather than volume: choose books you genuinely enjoy, keep one within easy reach and make reading a small, pleasant part of every day.
 """)),
@@ -2967,6 +3235,8 @@ Reader, I almost killed Doug. Twice.
 But somewhere between my first loaf (a dense, pale frisbee that even my dog wouldn't touch) and last weekend's bake (golden, crackly and honestly kind of beautiful), I fell completely in love with the whole slow, messy, surprisingly calming process. There's something about feeding a starter, stretching dough between sips of coffee and peeking through the oven door that makes a Sunday feel like a proper Sunday.
 
 So this blog is going to be my baking diary: the wins, the flops and everything I've learned along the way. I'm not a professional, and I'm definitely not here to make anyone feel bad about their bread. I'll share the recipes that actually worked for me, the mistakes you can skip, and the small tricks that made the biggest difference, like using a kitchen scale (seriously, get one) and learning to trust the dough instead of the clock.
+
+Coming up first: how to make a starter from nothing but flour and water, and how to keep it alive even if you forget about it for a week (ask me how I know).
 
 If you've been sourdough-curious but a little intimidated, pull up a chair. Let's get our hands floury together.
 """)),
@@ -3001,6 +3271,7 @@ If you've been sourdough-curious but a little intimidated, pull up a chair. Let'
 - Food for every meal, plus easy snacks
 - Water bottles or a large water container
 - Biodegradable soap, a sponge and a tea towel
+- Cool box with ice packs for fresh food
 - Rubbish bags, so you can take everything home with you
 
 **Clothing**
@@ -3014,7 +3285,7 @@ If you've been sourdough-curious but a little intimidated, pull up a chair. Let'
 - Head torch or torch with spare batteries
 - First aid kit and any personal medication
 - Map of the area and a charged phone or power bank
-- Multi-tool or knife
+- Multi-tool or knife, plus duct tape and a few spare tent pegs for quick repairs
 - Sun cream, insect repellent and sunglasses
 
 **Comfort and extras**
@@ -3026,6 +3297,7 @@ If you've been sourdough-curious but a little intimidated, pull up a chair. Let'
 **Before you leave**
 - Check the weather forecast and the campsite rules
 - Practise pitching the tent at home if it's new
+- Download offline maps in case there's no signal
 - Tell someone where you're going and when you'll be back
 """)),
     ("Write a formal complaint email to an airline about lost luggage.", _t("""
@@ -3043,6 +3315,8 @@ I would be grateful if you could:
 1. Give me a clear update on the status of my baggage and a date for its delivery;
 2. Reimburse the essential expenses described above, for which I attach copies of the receipts; and
 3. Confirm the compensation available if the bag is not recovered.
+
+My return journey is on [date], and several items in the bag are needed for the rest of my trip, so I would be grateful if you could treat this as a priority. Please also confirm in writing that my claim has been registered and is being handled.
 
 I would appreciate a response within 14 days. Please contact me at [email address] or on [phone number].
 
@@ -3084,7 +3358,7 @@ FORMAT_LONG_EVAL = (
 
 6. **Tighten privacy settings.** Hide notification previews on the lock screen for sensitive apps, turn off Bluetooth and location when you don't need them, and use a password manager to create unique passwords for your accounts.
 
-Once these are done, your phone is well protected. Revisit your settings every few months, and install updates promptly whenever they appear.
+Once these are done, your phone is well protected. Revisit your settings every few months, install updates promptly whenever they appear, and be wary of unexpected messages asking you to tap a link or share a code.
 """)),
 )
 
@@ -3194,6 +3468,7 @@ def _atomic_write_text(path: str, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files should be world-readable
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -3299,7 +3574,7 @@ def render_card(train: list[Row], evals: list[Row], tokenizer: Any = None) -> st
         "arithmetic": "two- and three-digit sums, differences, products and word problems, worked step by step, "
                       "ending in a line `Answer: N`",
         "explanation": "concise explanations of 40 everyday and technical topics, asked through varied templates; "
-                       "18 topics also get a long, multi-paragraph answer",
+                       f"{len(LONG_EXPLANATIONS)} topics also get a long, multi-paragraph answer",
         "smalltalk": "greetings, thanks, jokes, congratulations and some emotional support",
         "multi_turn": "2–3 exchanges where a later answer uses an earlier turn (names, running totals, edited "
                       "lists, scaled recipes, follow-up questions)",

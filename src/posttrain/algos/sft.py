@@ -8,17 +8,14 @@ evaluating held-out loss, checkpointing atomically, and resuming exactly where i
 from __future__ import annotations
 
 import json
-import math
 import random
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from posttrain.config import SFTConfig, save_config, write_text_atomic
-from posttrain.data.batching import MicroBatch, collate, plan_epoch, split_micro_batches
+from posttrain.data.batching import MicroBatch, collate, split_micro_batches
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render
 from posttrain.errors import DataError, UserError
@@ -26,12 +23,8 @@ from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model, save_final
-from posttrain.training.checkpoint import (
-    check_resumable, list_checkpoints, load_checkpoint, save_checkpoint, truncate_metrics,
-)
-from posttrain.training.memory import return_freed_memory
+from posttrain.training import loop
 from posttrain.training.metrics import MetricsLogger
-from posttrain.training.optim import build_optimizer, build_scheduler
 
 
 @dataclass
@@ -40,7 +33,6 @@ class DataStats:
     skipped_bad: int = 0
     truncated: int = 0
     no_loss_tokens: int = 0  # rows whose kept part has nothing to learn from (skipped, counted)
-    notes: list[str] = field(default_factory=list)
 
 
 def render_rows(conversations, tokenizer, config: SFTConfig, stats: DataStats, source: str) -> list[Rendered]:
@@ -64,6 +56,17 @@ def render_rows(conversations, tokenizer, config: SFTConfig, stats: DataStats, s
     return rows
 
 
+def split_heldout(examples: list, config) -> tuple[list, list]:
+    """Hold out ``eval_fraction`` of the rows (at least one when the fraction is positive)."""
+    order = list(range(len(examples)))
+    random.Random(config.seed).shuffle(order)
+    n_eval = int(len(order) * config.eval_fraction)
+    if config.eval_fraction > 0 and len(order) >= 2:
+        n_eval = max(1, n_eval)
+    held = set(order[:n_eval])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
+
 def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Rendered], DataStats]:
     if not config.data:
         raise UserError("no training data: set `data` in the config or pass --data FILE")
@@ -75,14 +78,7 @@ def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Render
         stats.skipped_bad += len(held.skipped)
         train_convs, eval_convs = train.examples, held.examples
     else:
-        order = list(range(len(train.examples)))
-        random.Random(config.seed).shuffle(order)
-        n_eval = int(len(order) * config.eval_fraction)
-        if config.eval_fraction > 0 and len(order) >= 2:
-            n_eval = max(1, n_eval)
-        eval_set = set(order[:n_eval])
-        train_convs = [c for i, c in enumerate(train.examples) if i not in eval_set]
-        eval_convs = [c for i, c in enumerate(train.examples) if i in eval_set]
+        train_convs, eval_convs = split_heldout(train.examples, config)
     train_rows = render_rows(train_convs, tokenizer, config, stats, config.data)
     eval_rows = render_rows(eval_convs, tokenizer, config, stats, config.eval_data or config.data)
     if not train_rows:
@@ -110,6 +106,7 @@ def train_step(model, micro_batches: list[MicroBatch], config) -> float:
 
 @torch.no_grad()
 def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
+    """Token-mean loss of ``rows`` (None when there are none)."""
     if not rows:
         return None
     was_training = model.training
@@ -126,32 +123,17 @@ def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
 def train_sft(config: SFTConfig) -> dict:
     """Run SFT end to end; returns the final metrics (also written to ``summary.json``)."""
     run_dir = Path(config.output_dir)
-    return_freed_memory()
-    torch.manual_seed(config.seed)
-    random.seed(config.seed)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-
+    loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, stats = load_data(config, tokenizer)
     model = prepare_model(load_model(config.model), config)
     model.train()
-    trainable, total_params = count_parameters(model)
     pad_id = tokenizer.pad_token_id
+    trainable, total_params = count_parameters(model)
 
-    lengths = [len(row) for row in train_rows]
-    steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
-    total_steps = config.max_steps or steps_per_epoch * config.epochs
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, total_steps)
-
-    step, epoch, batch_in_epoch = 0, 0, 0
-    checkpoints = list_checkpoints(run_dir)
-    if checkpoints:
-        check_resumable(run_dir, config)
-        state = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        truncate_metrics(run_dir, step)
+    total_steps = loop.total_steps_for(len(train_rows), config)
+    optimizer, scheduler = loop.build_optimization(model, config, total_steps)
+    position = loop.resume(run_dir, config, model, optimizer, scheduler)
     save_config(config, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     data_note = {
@@ -159,61 +141,27 @@ def train_sft(config: SFTConfig) -> dict:
         "truncated_rows": stats.truncated, "rows_without_loss_tokens": stats.no_loss_tokens,
         "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps,
     }
-    if step == 0:
+    if position.step == 0:
         logger.log(0, data_note)
-    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {step}" if step else ""))
+    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
 
-    bar = tqdm(total=total_steps, initial=step, desc="sft", unit="step", disable=not config.progress, dynamic_ncols=True)
-    seen_tokens, started = 0, time.perf_counter()
-    last_loss = None
-    while step < total_steps:
-        batches = plan_epoch(lengths, config.batch_size, config.seed, epoch)
-        while batch_in_epoch < len(batches) and step < total_steps:
-            micro_batches = micro_batches_for(train_rows, batches[batch_in_epoch], config, pad_id)
-            step_start = time.perf_counter()
-            last_loss = train_step(model, micro_batches, config)
-            grad_norm = _clip(model, config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step, batch_in_epoch = step + 1, batch_in_epoch + 1
-            loss_tokens = sum(mb.num_loss_tokens for mb in micro_batches)
-            seen_tokens += loss_tokens
-            rate = seen_tokens / (time.perf_counter() - started)
-            bar.update(1)
-            bar.set_postfix(loss=f"{last_loss:.4f}", tok_s=f"{rate:.0f}")
-            if step % config.log_every == 0 or step == total_steps:
-                logger.log(step, {
-                    "train/loss": last_loss, "train/grad_norm": grad_norm, "train/lr": scheduler.get_last_lr()[0],
-                    "train/loss_tokens": loss_tokens, "train/loss_tokens_per_s": loss_tokens / (time.perf_counter() - step_start),
-                    "train/epoch": epoch + batch_in_epoch / len(batches),
-                })
-            if config.eval_every and step % config.eval_every == 0 and step < total_steps:
-                logger.log(step, {"eval/loss": evaluate(model, eval_rows, config, pad_id)})
-            if config.save_every and step % config.save_every == 0 and step < total_steps:
-                _save(run_dir, step, epoch, batch_in_epoch, model, optimizer, scheduler, config)
-        if batch_in_epoch >= len(batches):
-            epoch, batch_in_epoch = epoch + 1, 0
-    bar.close()
+    def step_fn(row_indices: list[int]) -> loop.StepResult:
+        micro_batches = micro_batches_for(train_rows, row_indices, config, pad_id)
+        loss = train_step(model, micro_batches, config)
+        return loop.StepResult(loss, sum(mb.num_loss_tokens for mb in micro_batches))
+
+    def eval_fn() -> dict:
+        return {"eval/loss": evaluate(model, eval_rows, config, pad_id)}
+
+    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
+                          [len(row) for row in train_rows], step_fn, eval_fn, logger, "sft")
 
     eval_loss = evaluate(model, eval_rows, config, pad_id)
-    _save(run_dir, step, epoch, batch_in_epoch, model, optimizer, scheduler, config)
+    loop.save(run_dir, position, model, optimizer, scheduler, config)
     written = save_final(model, tokenizer, run_dir / "final", config.save_format)
-    summary = {"step": step, "train_loss": last_loss, "eval_loss": eval_loss,
+    summary = {"step": position.step, "train_loss": last.loss if last else None, "eval_loss": eval_loss,
                "final_model": [str(p) for p in written], **data_note}
-    logger.log(step, {"eval/loss": eval_loss})
+    logger.log(position.step, {"eval/loss": eval_loss})
     logger.close()
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
-
-
-def _clip(model, max_norm: float | None) -> float:
-    params = [p for p in model.parameters() if p.grad is not None]
-    if max_norm is None:
-        return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-
-
-def _save(run_dir, step, epoch, batch_in_epoch, model, optimizer, scheduler, config):
-    state = {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch}
-    save_checkpoint(run_dir, step, model, optimizer, scheduler, state, config, config.keep_checkpoints)

@@ -1,0 +1,123 @@
+"""The optimizer-step loop every trainer shares, as plain functions.
+
+An algorithm supplies ``step_fn(row_indices) -> StepResult`` (forward and backward over one
+global batch) and ``eval_fn() -> dict``; :func:`run_steps` walks the length-grouped global
+batches epoch after epoch, clips, steps the optimizer and schedule, logs, evaluates and
+checkpoints, and resumes exactly where a previous run stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from posttrain.data.batching import plan_epoch
+from posttrain.training.checkpoint import (
+    check_resumable, list_checkpoints, load_checkpoint, save_checkpoint, truncate_metrics,
+)
+from posttrain.training.memory import return_freed_memory
+from posttrain.training.metrics import MetricsLogger
+from posttrain.training.optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class StepResult:
+    loss: float
+    loss_tokens: int  # tokens that carried loss this step, for tokens/s
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Position:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+def start(config) -> None:
+    """Process-wide set-up before anything random happens."""
+    return_freed_memory()
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+
+
+def total_steps_for(num_rows: int, config) -> int:
+    return config.max_steps or math.ceil(num_rows / config.batch_size) * config.epochs
+
+
+def build_optimization(model, config, total_steps: int):
+    optimizer = build_optimizer(model, config)
+    return optimizer, build_scheduler(optimizer, config, total_steps)
+
+
+def resume(run_dir: Path, config, model, optimizer, scheduler) -> Position:
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        return Position()
+    check_resumable(run_dir, config)
+    state = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
+    truncate_metrics(run_dir, state["step"])
+    return Position(state["step"], state["epoch"], state["batch_in_epoch"])
+
+
+def clip_gradients(model, max_norm: float | None) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    if max_norm is None:
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+
+def save(run_dir: Path, position: Position, model, optimizer, scheduler, config) -> None:
+    state = {"step": position.step, "epoch": position.epoch, "batch_in_epoch": position.batch_in_epoch}
+    save_checkpoint(run_dir, position.step, model, optimizer, scheduler, state, config, config.keep_checkpoints)
+
+
+def run_steps(
+    config, run_dir: Path, model, optimizer, scheduler, position: Position, total_steps: int,
+    lengths: list[int], step_fn: Callable[[list[int]], StepResult], eval_fn: Callable[[], dict],
+    logger: MetricsLogger, desc: str,
+) -> StepResult | None:
+    """Train from ``position`` to ``total_steps``; returns the last step's result."""
+    bar = tqdm(total=total_steps, initial=position.step, desc=desc, unit="step", disable=not config.progress, dynamic_ncols=True)
+    seen_tokens, started, last = 0, time.perf_counter(), None
+    while position.step < total_steps:
+        batches = plan_epoch(lengths, config.batch_size, config.seed, position.epoch)
+        while position.batch_in_epoch < len(batches) and position.step < total_steps:
+            step_start = time.perf_counter()
+            last = step_fn(batches[position.batch_in_epoch])
+            grad_norm = clip_gradients(model, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            position.step += 1
+            position.batch_in_epoch += 1
+            seen_tokens += last.loss_tokens
+            bar.update(1)
+            bar.set_postfix(loss=f"{last.loss:.4f}", tok_s=f"{seen_tokens / (time.perf_counter() - started):.0f}")
+            if position.step % config.log_every == 0 or position.step == total_steps:
+                logger.log(position.step, {
+                    "train/loss": last.loss, "train/grad_norm": grad_norm, "train/lr": scheduler.get_last_lr()[0],
+                    "train/loss_tokens": last.loss_tokens,
+                    "train/loss_tokens_per_s": last.loss_tokens / (time.perf_counter() - step_start),
+                    "train/epoch": position.epoch + position.batch_in_epoch / len(batches),
+                    **{f"train/{key}": value for key, value in last.metrics.items()},
+                })
+            if config.eval_every and position.step % config.eval_every == 0 and position.step < total_steps:
+                logger.log(position.step, eval_fn())
+            if config.save_every and position.step % config.save_every == 0 and position.step < total_steps:
+                save(run_dir, position, model, optimizer, scheduler, config)
+        if position.batch_in_epoch >= len(batches):
+            position.epoch, position.batch_in_epoch = position.epoch + 1, 0
+    bar.close()
+    return last

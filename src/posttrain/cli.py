@@ -1,6 +1,7 @@
 """The ``posttrain`` command: one thin subcommand per stage.
 
     posttrain sft [CONFIG.yaml] [--key value ...]   supervised fine-tuning
+    posttrain dpo [CONFIG.yaml] [--key value ...]   preference optimisation (DPO family)
     posttrain generate MODEL --prompt TEXT ...      chat generation
     posttrain models                                embedded models and where they are cached
 
@@ -72,7 +73,7 @@ def cli() -> None:
     """posttrain: post-training for language models (SFT, preference learning, RL, evaluation)."""
 
 
-from posttrain.config import SFTConfig, load_config  # noqa: E402  (after the helpers above)
+from posttrain.config import DPOConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
 
 
 @cli.command()
@@ -90,6 +91,22 @@ def sft(config_file: str | None, **options) -> None:
 
     summary = train_sft(config)
     click.echo(json.dumps(summary, indent=1))
+
+
+@cli.command()
+@click.argument("config_file", required=False, type=click.Path())
+@config_options(DPOConfig)
+def dpo(config_file: str | None, **options) -> None:
+    """Preference optimisation: DPO (sigmoid), cDPO, IPO, SimPO, ORPO or KTO (--loss).
+
+    Data: preference rows {"prompt", "chosen", "rejected"}; for --loss kto, unpaired rows
+    {"prompt", "completion", "label"}. Example: posttrain dpo --data pairs.jsonl --beta 0.1
+    """
+    config = load_config(DPOConfig, config_file, _overrides(options))
+    _quiet_libraries()
+    from posttrain.algos.dpo import train_dpo
+
+    click.echo(json.dumps(train_dpo(config), indent=1))
 
 
 @cli.command()

@@ -90,6 +90,30 @@ class SFTConfig(TrainConfig):
     assistant_only_loss: bool = Field(True, description="Loss on assistant tokens only (else on every token).")
 
 
+class DPOConfig(TrainConfig):
+    """Direct preference optimisation and its variants (``posttrain dpo``)."""
+
+    output_dir: str = Field("runs/dpo", description="Run directory: checkpoints, metrics, final model.")
+    format: str = Field("preference", description="Data format: preference (pairs), or unpaired for kto.")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
+    loss: str = Field("sigmoid", description="Preference loss: sigmoid (DPO), ipo, simpo, orpo, kto.")
+    beta: float | None = Field(None, gt=0, description="Loss strength (tau in IPO, lambda in ORPO); default: the loss's own.")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Conservative DPO: assumed label-noise rate (sigmoid only).")
+    gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
+    desirable_weight: float = Field(1.0, gt=0, description="KTO weight of desirable completions.")
+    undesirable_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable completions.")
+    reference_cache: bool = Field(True, description="Reuse reference log-probs cached on disk for the same model and data.")
+
+    @model_validator(mode="after")
+    def _check_loss(self):
+        from posttrain.losses.preference import PREFERENCE_LOSSES
+
+        if self.loss not in PREFERENCE_LOSSES:
+            raise ValueError(f"unknown loss '{self.loss}'{_closest(self.loss, list(PREFERENCE_LOSSES))}; "
+                             f"valid: {', '.join(PREFERENCE_LOSSES)}")
+        return self
+
+
 def _closest(name: str, valid: list[str]) -> str:
     match = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,270 @@
+"""Direct preference optimisation (``posttrain dpo``): DPO, cDPO, IPO, SimPO, ORPO and KTO.
+
+Run: ``posttrain dpo --data pairs.jsonl --loss sigmoid --beta 0.1``. The loss is chosen by name
+from ``posttrain.losses.preference``; this file only feeds it log-probs.
+
+How it stays cheap:
+- The reference model's log-probs are computed once, in a pass before training, and cached on
+  disk keyed by the model and the rendered data; training steps run only the policy. The
+  reference is the starting policy: with LoRA it is the base with adapters disabled, with full
+  fine-tuning the policy before its first step, so no second model is ever held in memory.
+  Reference-free losses (simpo, orpo) skip the pass.
+- Chosen and rejected of a pair go through one forward pass together, length-grouped and
+  right-padded, through the same chunked log-prob code as SFT (no full-vocabulary logits).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from posttrain.config import DPOConfig, save_config, write_text_atomic
+from posttrain.data.batching import collate, split_micro_batches
+from posttrain.data.formats import load_examples
+from posttrain.data.render import Rendered, render, render_prompt
+from posttrain.errors import DataError, UserError
+from posttrain.losses.preference import PairedLogps, get_loss
+from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
+from posttrain.models.logprobs import sequence_token_logps
+from posttrain.models.lora import count_parameters, prepare_model, save_final
+from posttrain.training import loop
+from posttrain.training.metrics import MetricsLogger
+from posttrain.algos.sft import split_heldout
+
+
+@dataclass
+class PreferenceRow:
+    sequences: list[Rendered]  # [chosen, rejected] for pairs, [completion] for unpaired rows
+    label: bool | None = None  # unpaired rows: True = desirable
+
+
+def render_completion(prompt_messages, completion_messages, tokenizer, max_length: int) -> Rendered:
+    """Prompt + completion with the loss mask on the completion only (earlier turns are context)."""
+    prompt_ids = render_prompt(prompt_messages, tokenizer)
+    full = render(prompt_messages + completion_messages, tokenizer)
+    if full.input_ids[: len(prompt_ids)] != prompt_ids:
+        raise DataError("the chat template renders the prompt differently once the answer is added", field="prompt")
+    mask = [0] * len(prompt_ids) + full.loss_mask[len(prompt_ids):]
+    truncated = len(full) > max_length
+    return Rendered(full.input_ids[:max_length], mask[:max_length], truncated)
+
+
+def render_rows(examples, tokenizer, config: DPOConfig, counts: dict, source: str) -> list[PreferenceRow]:
+    rows = []
+    for index, example in enumerate(examples):
+        try:
+            if hasattr(example, "chosen_messages"):
+                sequences = [render_completion(example.prompt_messages, side, tokenizer, config.max_length)
+                             for side in (example.chosen_messages, example.rejected_messages)]
+                label = None
+            else:
+                sequences = [render_completion(example.prompt_messages, example.completion_messages, tokenizer, config.max_length)]
+                label = bool(example.label)
+        except DataError as error:
+            if not config.skip_bad_rows:
+                raise DataError(error.reason, path=source, line=index + 1, field=error.field) from None
+            counts["skipped_bad_rows"] += 1
+            continue
+        counts["truncated_rows"] += any(seq.truncated for seq in sequences)
+        if any(sum(seq.loss_mask[1:]) == 0 for seq in sequences):
+            counts["rows_without_loss_tokens"] += 1
+            continue
+        rows.append(PreferenceRow(sequences, label))
+    return rows
+
+
+def load_data(config: DPOConfig, tokenizer):
+    if not config.data:
+        raise UserError("no training data: set `data` in the config or pass --data FILE")
+    spec = get_loss(config.loss)
+    expected = "preference" if spec.paired else "unpaired"
+    data_format = expected if config.format in ("auto", "preference", "unpaired") else config.format
+    if data_format != expected:
+        raise UserError(f"loss '{config.loss}' needs {expected} data, not format '{config.format}'")
+    counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "rows_without_loss_tokens": 0}
+    train = load_examples(config.data, expected, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
+    counts["skipped_bad_rows"] += len(train.skipped)
+    if config.eval_data:
+        held = load_examples(config.eval_data, expected, skip_bad_rows=config.skip_bad_rows)
+        counts["skipped_bad_rows"] += len(held.skipped)
+        train_examples, eval_examples = train.examples, held.examples
+    else:
+        train_examples, eval_examples = split_heldout(train.examples, config)
+    train_rows = render_rows(train_examples, tokenizer, config, counts, config.data)
+    eval_rows = render_rows(eval_examples, tokenizer, config, counts, config.eval_data or config.data)
+    if not train_rows:
+        raise UserError(f"{config.data}: no trainable rows left ({counts})")
+    return train_rows, eval_rows, counts
+
+
+def sequence_logps(model, sequences: list[Rendered], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed completion log-probs and completion lengths of each sequence, in one forward. (S,), (S,)"""
+    batch = collate(sequences, pad_id)
+    token_logps, positions = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, chunk)
+    rows = positions // batch.input_ids.shape[1]  # (N,) which sequence each loss token belongs to
+    sums = torch.zeros(len(sequences), dtype=token_logps.dtype).index_add(0, rows, token_logps)
+    lengths = torch.bincount(rows, minlength=len(sequences))
+    return sums, lengths
+
+
+def micro_batches(rows: list[PreferenceRow], indices: list[int], config) -> list[list[int]]:
+    # Every sequence of a row shares the forward, so budget on the row's longest times its count.
+    widths = {i: max(len(seq) for seq in rows[i].sequences) * len(rows[i].sequences) for i in indices}
+    return split_micro_batches(indices, widths, config.micro_batch_tokens)
+
+
+@torch.no_grad()
+def reference_pass(model, rows: list[PreferenceRow], config, pad_id: int, desc: str) -> torch.Tensor:
+    """Reference log-probs of every sequence of every row, (R, K): adapters off, no gradients."""
+    was_training = model.training
+    model.eval()
+    out = torch.zeros(len(rows), len(rows[0].sequences)) if rows else torch.zeros(0, 2)
+    disable = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
+    groups = micro_batches(rows, list(range(len(rows))), config)
+    with disable:
+        for group in tqdm(groups, desc=desc, disable=not config.progress, dynamic_ncols=True):
+            sums, _ = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
+            out[group] = sums.view(len(group), -1)
+    model.train(was_training)
+    return out
+
+
+def _model_identity(spec: str) -> str:
+    source = resolve(spec)
+    if not os.path.isdir(source):
+        return source
+    parts = []
+    for name in sorted(os.listdir(source)):
+        if name.endswith((".safetensors", ".bin", ".json")):
+            stat = os.stat(os.path.join(source, name))
+            parts.append(f"{name}:{stat.st_size}:{int(stat.st_mtime)}")
+    return os.path.abspath(source) + "|" + "|".join(parts)
+
+
+def reference_logps(model, rows, config: DPOConfig, pad_id: int, name: str) -> torch.Tensor:
+    """Reference log-probs from the disk cache, or computed once and cached."""
+    digest = hashlib.sha256(_model_identity(config.model).encode())
+    for row in rows:
+        for seq in row.sequences:
+            digest.update(torch.tensor(seq.input_ids, dtype=torch.int32).numpy().tobytes())
+            digest.update(bytes(seq.loss_mask))
+    path = cache_dir() / "reference_logps" / f"{digest.hexdigest()[:32]}.safetensors"
+    if config.reference_cache and path.exists():
+        return load_file(path)["logps"]
+    logps = reference_pass(model, rows, config, pad_id, f"reference log-probs ({name})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    save_file({"logps": logps.contiguous()}, tmp)
+    os.replace(tmp, path)
+    return logps
+
+
+def loss_kwargs(config: DPOConfig, fn) -> dict:
+    """The config values the chosen loss function takes (its signature decides)."""
+    accepted = inspect.signature(fn).parameters
+    values = {"beta": config.beta, "label_smoothing": config.label_smoothing, "gamma": config.gamma,
+              "desirable_weight": config.desirable_weight, "undesirable_weight": config.undesirable_weight}
+    return {key: value for key, value in values.items() if key in accepted and value is not None}
+
+
+def group_loss(model, rows, group, ref: torch.Tensor | None, config, pad_id: int):
+    """Loss and metrics of one micro-batch of rows."""
+    spec = get_loss(config.loss)
+    sums, lengths = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
+    sums, lengths = sums.view(len(group), -1), lengths.view(len(group), -1)  # (G, K)
+    ref_group = ref[group] if ref is not None else None
+    kwargs = loss_kwargs(config, spec.fn)
+    if spec.paired:
+        inputs = PairedLogps(sums[:, 0], sums[:, 1], lengths[:, 0], lengths[:, 1],
+                             ref_group[:, 0] if ref_group is not None else None,
+                             ref_group[:, 1] if ref_group is not None else None)
+        output = spec.fn(inputs, **kwargs)
+    else:
+        labels = torch.tensor([rows[i].label for i in group])
+        logratios = (sums[:, 0] - ref_group[:, 0]).detach()
+        # KTO's reference point z0: the batch's mean log-ratio, a cheap estimate of KL(pi || ref).
+        output = spec.fn(sums[:, 0], ref_group[:, 0], labels, logratios.mean(), **kwargs)
+    if ref_group is not None:
+        output.metrics["kl_estimate"] = (sums.detach() - ref_group).mean().item()
+    return output, int(lengths.sum())
+
+
+@torch.no_grad()
+def evaluate(model, rows, ref, config, pad_id) -> dict:
+    if not rows:
+        return {}
+    was_training = model.training
+    model.eval()
+    totals, count = {}, 0
+    for group in micro_batches(rows, list(range(len(rows))), config):
+        output, _ = group_loss(model, rows, group, ref, config, pad_id)
+        for key, value in {"loss": output.loss.item(), **output.metrics}.items():
+            totals[key] = totals.get(key, 0.0) + value * len(group)
+        count += len(group)
+    model.train(was_training)
+    return {f"eval/{key}": value / count for key, value in totals.items()}
+
+
+def train_dpo(config: DPOConfig) -> dict:
+    """Run preference optimisation end to end; returns the final metrics (also in ``summary.json``)."""
+    run_dir = Path(config.output_dir)
+    loop.start(config)
+    spec = get_loss(config.loss)
+    tokenizer = load_tokenizer(config.model)
+    train_rows, eval_rows, counts = load_data(config, tokenizer)
+    model = prepare_model(load_model(config.model), config)
+    model.train()
+    pad_id = tokenizer.pad_token_id
+    trainable, total_params = count_parameters(model)
+
+    total_steps = loop.total_steps_for(len(train_rows), config)
+    optimizer, scheduler = loop.build_optimization(model, config, total_steps)
+    # The reference pass comes before resuming: with full fine-tuning it must see the starting
+    # weights (the cache makes it free on a resumed run).
+    train_ref = eval_ref = None
+    if spec.needs_reference:
+        train_ref = reference_logps(model, train_rows, config, pad_id, "train")
+        eval_ref = reference_logps(model, eval_rows, config, pad_id, "eval") if eval_rows else None
+    position = loop.resume(run_dir, config, model, optimizer, scheduler)
+    save_config(config, run_dir / "config.yaml")
+    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
+    data_note = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **counts,
+                 "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
+    if position.step == 0:
+        logger.log(0, data_note)
+    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+
+    def step_fn(row_indices: list[int]) -> loop.StepResult:
+        loss_sum, tokens, metrics = 0.0, 0, {}
+        for group in micro_batches(train_rows, row_indices, config):
+            output, group_tokens = group_loss(model, train_rows, group, train_ref, config, pad_id)
+            weight = len(group) / len(row_indices)  # batch-mean over rows, however they are split
+            (output.loss * weight).backward()
+            loss_sum += output.loss.item() * weight
+            tokens += group_tokens
+            for key, value in output.metrics.items():
+                metrics[key] = metrics.get(key, 0.0) + value * weight
+        return loop.StepResult(loss_sum, tokens, metrics)
+
+    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
+                          [sum(len(s) for s in row.sequences) for row in train_rows], step_fn,
+                          lambda: evaluate(model, eval_rows, eval_ref, config, pad_id), logger, config.loss)
+
+    final_eval = evaluate(model, eval_rows, eval_ref, config, pad_id)
+    loop.save(run_dir, position, model, optimizer, scheduler, config)
+    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
+    summary = {"step": position.step, "train_loss": last.loss if last else None, **final_eval,
+               "final_model": [str(p) for p in written], **data_note}
+    logger.log(position.step, final_eval)
+    logger.close()
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    return summary

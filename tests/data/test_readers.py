@@ -239,3 +239,13 @@ def test_unknown_format_lists_valid_names(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [SFT_ROW])
     with pytest.raises(UserError, match="unknown dataset format 'dpo'.*auto, sft, preference, unpaired, prompts"):
         load_examples(path, "dpo")
+
+
+def test_preference_row_with_identical_answers_is_reported(tmp_path):
+    from posttrain.data.formats import load_examples
+    from posttrain.errors import DataError
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
+    with pytest.raises(DataError, match=r"pairs\.jsonl:2: field 'rejected': identical to 'chosen'"):
+        load_examples(str(path), "preference")

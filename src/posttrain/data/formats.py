@@ -131,10 +131,11 @@ def preference_example(row: dict[str, Any]) -> PreferenceExample:
     extra = _others(row, {"prompt", "chosen", "rejected"})
     if "prompt" in row:
         prompt = prompt_messages(row["prompt"])
-        return PreferenceExample(
-            prompt, continuation_messages(chosen, "chosen"), continuation_messages(rejected, "rejected"), extra
-        )
-    prompt, chosen_rest, rejected_rest = _split_shared_prompt(chosen, rejected)
+        chosen_rest, rejected_rest = continuation_messages(chosen, "chosen"), continuation_messages(rejected, "rejected")
+    else:
+        prompt, chosen_rest, rejected_rest = _split_shared_prompt(chosen, rejected)
+    if chosen_rest == rejected_rest:
+        raise DataError("identical to 'chosen': a pair must differ to teach a preference", field="rejected")
     return PreferenceExample(prompt, chosen_rest, rejected_rest, extra)
 
 

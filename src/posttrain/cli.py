@@ -2,6 +2,7 @@
 
     posttrain sft [CONFIG.yaml] [--key value ...]   supervised fine-tuning
     posttrain dpo [CONFIG.yaml] [--key value ...]   preference optimisation (DPO family)
+    posttrain rm [CONFIG.yaml] [--key value ...]    reward model on preference pairs
     posttrain generate MODEL --prompt TEXT ...      chat generation
     posttrain models                                embedded models and where they are cached
 
@@ -73,7 +74,7 @@ def cli() -> None:
     """posttrain: post-training for language models (SFT, preference learning, RL, evaluation)."""
 
 
-from posttrain.config import DPOConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
+from posttrain.config import DPOConfig, RMConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
 
 
 @cli.command()
@@ -107,6 +108,22 @@ def dpo(config_file: str | None, **options) -> None:
     from posttrain.algos.dpo import train_dpo
 
     click.echo(json.dumps(train_dpo(config), indent=1))
+
+
+@cli.command()
+@click.argument("config_file", required=False, type=click.Path())
+@config_options(RMConfig)
+def rm(config_file: str | None, **options) -> None:
+    """Reward model: a scalar head trained on preference pairs (Bradley-Terry loss).
+
+    Data: preference rows {"prompt", "chosen", "rejected"}, plus a per-pair margin field with
+    --margin-key. Example: posttrain rm --data pairs.jsonl --output-dir runs/rm
+    """
+    config = load_config(RMConfig, config_file, _overrides(options))
+    _quiet_libraries()
+    from posttrain.algos.rm import train_rm
+
+    click.echo(json.dumps(train_rm(config), indent=1))
 
 
 @cli.command()

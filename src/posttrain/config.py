@@ -114,6 +114,20 @@ class DPOConfig(TrainConfig):
         return self
 
 
+class RMConfig(TrainConfig):
+    """Reward model on preference pairs, Bradley-Terry loss (``posttrain rm``)."""
+
+    output_dir: str = Field("runs/rm", description="Run directory: checkpoints, metrics, final model.")
+    format: str = Field("preference", description="Data format: preference (pairs).")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
+    margin_key: str | None = Field(
+        None, description="Row field holding a per-pair margin the reward gap must exceed (Llama 2); null: none."
+    )
+    center_rewards_coef: float = Field(
+        0.0, ge=0, description="Weight of the auxiliary loss mean((r_chosen + r_rejected)^2) that centres rewards on 0."
+    )
+
+
 def _closest(name: str, valid: list[str]) -> str:
     match = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,218 @@
+"""Reward modelling (``posttrain rm``): a scalar reward head trained on preference pairs.
+
+Run: ``posttrain rm --data pairs.jsonl``. The model is the policy's backbone with a one-output
+``score`` head on the last token (:mod:`posttrain.models.reward`); it learns to rank each pair's
+chosen completion above its rejected one under the Bradley-Terry loss (Ouyang et al. 2022,
+eq. 1), optionally with a per-pair margin read from the data (``margin_key``, Llama 2) and an
+auxiliary term that keeps rewards centred on zero (``center_rewards_coef``).
+
+Like DPO, chosen and rejected of a pair go through one forward pass together, length-grouped
+and right-padded. The final model is a plain Hugging Face ``AutoModelForSequenceClassification``
+directory (LoRA merged); load it with ``RewardModel.load`` to score conversations for RLHF,
+best-of-n sampling and evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from posttrain.algos.dpo import micro_batches, render_completion
+from posttrain.algos.sft import split_heldout
+from posttrain.config import RMConfig, save_config, write_text_atomic
+from posttrain.data.formats import PreferenceExample, load_examples
+from posttrain.data.readers import read_rows_with_errors
+from posttrain.data.render import Rendered
+from posttrain.errors import DataError, UserError
+from posttrain.losses.output import LossOutput
+from posttrain.losses.reward import bradley_terry_loss
+from posttrain.models.loading import load_tokenizer
+from posttrain.models.lora import count_parameters, prepare_model, save_final
+from posttrain.models.reward import load_reward_model, sequence_rewards
+from posttrain.training import loop
+from posttrain.training.metrics import MetricsLogger
+
+
+@dataclass
+class RewardPair:
+    sequences: list[Rendered]  # [chosen, rejected], prompt included
+    margin: float = 0.0  # how far the chosen reward must exceed the rejected one (margin_key)
+
+
+def reward_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, margins: torch.Tensor | None,
+                center_coef: float) -> LossOutput:
+    """Bradley-Terry loss plus ``center_coef * mean((r_c + r_r)^2)``. Rewards and margins: (B,)
+
+    The centring term (Eisenstein et al. 2023; TRL's ``center_rewards_coefficient``) pins the
+    reward's free additive constant near zero, which Bradley-Terry alone leaves undetermined.
+    """
+    output = bradley_terry_loss(chosen_rewards, rejected_rewards, margins)
+    metrics = {"accuracy": output.metrics.pop("rewards/accuracy"), "margin": output.metrics.pop("rewards/margin"),
+               **output.metrics}
+    loss = output.loss
+    if center_coef:
+        center = ((chosen_rewards + rejected_rewards) ** 2).mean()
+        loss = loss + center_coef * center
+        metrics["center_loss"] = center.item()
+    return LossOutput(loss, metrics)
+
+
+def pair_margin(example: PreferenceExample, key: str | None) -> float:
+    if key is None:
+        return 0.0
+    if key not in example.extra:
+        raise DataError(f"missing (margin_key is '{key}')", field=key)
+    value = example.extra[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(f"must be a finite number, got {value!r}", field=key)
+    return float(value)
+
+
+def render_pairs(examples: list[PreferenceExample], tokenizer, config: RMConfig, counts: dict, source: str) -> list[RewardPair]:
+    pairs = []
+    for index, example in enumerate(examples):
+        try:
+            sequences = [render_completion(example.prompt_messages, side, tokenizer, config.max_length)
+                         for side in (example.chosen_messages, example.rejected_messages)]
+            margin = pair_margin(example, config.margin_key)
+        except DataError as error:
+            if not config.skip_bad_rows:
+                raise DataError(error.reason, path=source, line=_row_line(source, index), field=error.field) from None
+            counts["skipped_bad_rows"] += 1
+            continue
+        counts["truncated_rows"] += any(seq.truncated for seq in sequences)
+        if sequences[0].input_ids == sequences[1].input_ids:  # truncation cut off what told them apart
+            counts["identical_after_truncation"] += 1
+            continue
+        pairs.append(RewardPair(sequences, margin))
+    return pairs
+
+
+def _row_line(path: str, index: int) -> int | None:
+    """File line of the ``index``-th example. Only asked when no row was skipped (skip_bad_rows
+    off), so the examples are exactly the rows read, in order."""
+    for position, (line, _) in enumerate(read_rows_with_errors(path)):
+        if position == index:
+            return line
+    return None
+
+
+def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[RewardPair], dict]:
+    if not config.data:
+        raise UserError("no training data: set `data` in the config or pass --data FILE")
+    if config.format not in ("auto", "preference"):
+        raise UserError(f"a reward model needs preference data (prompt, chosen, rejected), not format '{config.format}'")
+    counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "identical_after_truncation": 0}
+    train = load_examples(config.data, "preference", skip_bad_rows=config.skip_bad_rows, limit=config.limit)
+    counts["skipped_bad_rows"] += len(train.skipped)
+    # Render before splitting off the held-out pairs, so a bad row's index is its place in the file.
+    train_pairs = render_pairs(train.examples, tokenizer, config, counts, config.data)
+    if config.eval_data:
+        held = load_examples(config.eval_data, "preference", skip_bad_rows=config.skip_bad_rows)
+        counts["skipped_bad_rows"] += len(held.skipped)
+        eval_pairs = render_pairs(held.examples, tokenizer, config, counts, config.eval_data)
+    else:
+        train_pairs, eval_pairs = split_heldout(train_pairs, config)
+    if not train_pairs:
+        raise UserError(f"{config.data}: no trainable pairs left ({counts})")
+    return train_pairs, eval_pairs, counts
+
+
+def prepare_reward_model(model, config: RMConfig):
+    """Full fine-tuning as ``prepare_model`` does it; LoRA of peft's SEQ_CLS kind, so that the
+    new ``score`` head trains in full beside the adapters (``modules_to_save``) and is merged
+    into the saved model."""
+    if config.finetune == "full":
+        return prepare_model(model, config)
+    from peft import LoraConfig, get_peft_model
+
+    # prepare_model's LoRA is the CAUSAL_LM kind, which would freeze the untrained score head.
+    model = prepare_model(model, config.model_copy(update={"finetune": "full"}))  # gradient checkpointing only
+    targets = "all-linear" if config.lora_targets == "all-linear" else [t.strip() for t in config.lora_targets.split(",")]
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, task_type="SEQ_CLS", modules_to_save=["score"])
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as error:
+        raise UserError(f"lora_targets: {str(error).splitlines()[0]}") from None
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model
+
+
+def group_loss(model, pairs: list[RewardPair], group: list[int], config: RMConfig, pad_id: int) -> tuple[LossOutput, int]:
+    """Loss and metrics of one micro-batch of pairs, and the tokens it ran."""
+    sequences = [seq for i in group for seq in pairs[i].sequences]
+    rewards = sequence_rewards(model, sequences, pad_id).view(len(group), 2)  # (G, 2): chosen, rejected
+    margins = torch.tensor([pairs[i].margin for i in group]) if config.margin_key else None  # (G,)
+    output = reward_loss(rewards[:, 0], rewards[:, 1], margins, config.center_rewards_coef)
+    return output, sum(len(seq) for seq in sequences)
+
+
+@torch.no_grad()
+def evaluate(model, pairs: list[RewardPair], config: RMConfig, pad_id: int) -> dict:
+    """Held-out loss and pairwise accuracy (`eval/accuracy`), means over pairs."""
+    if not pairs:
+        return {}
+    was_training = model.training
+    model.eval()
+    totals = {}
+    for group in micro_batches(pairs, list(range(len(pairs))), config):
+        output, _ = group_loss(model, pairs, group, config, pad_id)
+        for key, value in {"loss": output.loss.item(), **output.metrics}.items():
+            totals[key] = totals.get(key, 0.0) + value * len(group)
+    model.train(was_training)
+    return {f"eval/{key}": value / len(pairs) for key, value in totals.items()}
+
+
+def train_rm(config: RMConfig) -> dict:
+    """Train a reward model end to end; returns the final metrics (also in ``summary.json``)."""
+    run_dir = Path(config.output_dir)
+    loop.start(config)
+    tokenizer = load_tokenizer(config.model)
+    train_pairs, eval_pairs, counts = load_data(config, tokenizer)
+    pad_id = tokenizer.pad_token_id
+    model = prepare_reward_model(load_reward_model(config.model, pad_id), config)
+    model.train()
+    trainable, total_params = count_parameters(model)
+
+    total_steps = loop.total_steps_for(len(train_pairs), config)
+    optimizer, scheduler = loop.build_optimization(model, config, total_steps)
+    position = loop.resume(run_dir, config, model, optimizer, scheduler)
+    save_config(config, run_dir / "config.yaml")
+    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
+    data_note = {"train_rows": len(train_pairs), "eval_rows": len(eval_pairs), **counts,
+                 "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
+    if position.step == 0:
+        logger.log(0, data_note)
+    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+
+    def step_fn(pair_indices: list[int]) -> loop.StepResult:
+        loss_sum, tokens, metrics = 0.0, 0, {}
+        for group in micro_batches(train_pairs, pair_indices, config):
+            output, group_tokens = group_loss(model, train_pairs, group, config, pad_id)
+            weight = len(group) / len(pair_indices)  # batch-mean over pairs, however they are split
+            (output.loss * weight).backward()
+            loss_sum += output.loss.item() * weight
+            tokens += group_tokens
+            for key, value in output.metrics.items():
+                metrics[key] = metrics.get(key, 0.0) + value * weight
+        return loop.StepResult(loss_sum, tokens, metrics)
+
+    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
+                          [sum(len(seq) for seq in pair.sequences) for pair in train_pairs], step_fn,
+                          lambda: evaluate(model, eval_pairs, config, pad_id), logger, "rm")
+
+    final_eval = evaluate(model, eval_pairs, config, pad_id)
+    loop.save(run_dir, position, model, optimizer, scheduler, config)
+    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
+    summary = {"step": position.step, "train_loss": last.loss if last else None, **final_eval,
+               "final_model": [str(p) for p in written], **data_note}
+    logger.log(position.step, final_eval)
+    logger.close()
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    return summary

@@ -10,7 +10,8 @@ import torch
 from helpers import write_jsonl
 from transformers import AutoModelForSequenceClassification
 
-from posttrain.algos.rm import prepare_reward_model, reward_loss, train_rm
+from posttrain.algos.rm import reward_loss, train_rm
+from posttrain.models.lora import prepare_model
 from posttrain.config import RMConfig, load_config
 from posttrain.data.render import render
 from posttrain.errors import DataError, UserError
@@ -90,7 +91,7 @@ def test_rm_learns_the_preference(tiny_model, tmp_path, finetune):
 
 def test_lora_trains_the_new_score_head(tiny_model, tmp_path):
     config = make_config(tiny_model, "unused.jsonl", tmp_path / "run")
-    model = prepare_reward_model(load_reward_model(tiny_model), config)
+    model = prepare_model(load_reward_model(tiny_model), config, task_type="SEQ_CLS", modules_to_save=["score"])
     trainable = [name for name, param in model.named_parameters() if param.requires_grad]
     assert any("score" in name for name in trainable) and any("lora_" in name for name in trainable)
     assert not any("embed_tokens" in name for name in trainable)

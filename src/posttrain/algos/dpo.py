@@ -58,9 +58,10 @@ def render_completion(prompt_messages, completion_messages, tokenizer, max_lengt
     return Rendered(full.input_ids[:max_length], mask[:max_length], truncated)
 
 
-def render_rows(examples, tokenizer, config: DPOConfig, counts: dict, source: str) -> list[PreferenceRow]:
+def render_rows(numbered, tokenizer, config: DPOConfig, counts: dict, source: str) -> list[PreferenceRow]:
+    """Render ``(row_number, example)`` pairs; count what is truncated or has nothing to learn."""
     rows = []
-    for index, example in enumerate(examples):
+    for line, example in numbered:
         try:
             if hasattr(example, "chosen_messages"):
                 sequences = [render_completion(example.prompt_messages, side, tokenizer, config.max_length)
@@ -71,7 +72,7 @@ def render_rows(examples, tokenizer, config: DPOConfig, counts: dict, source: st
                 label = bool(example.label)
         except DataError as error:
             if not config.skip_bad_rows:
-                raise DataError(error.reason, path=source, line=index + 1, field=error.field) from None
+                raise DataError(error.reason, path=source, line=line, field=error.field) from None
             counts["skipped_bad_rows"] += 1
             continue
         counts["truncated_rows"] += any(seq.truncated for seq in sequences)
@@ -96,9 +97,9 @@ def load_data(config: DPOConfig, tokenizer):
     if config.eval_data:
         held = load_examples(config.eval_data, expected, skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
-        train_examples, eval_examples = train.examples, held.examples
+        train_examples, eval_examples = train.numbered(), held.numbered()
     else:
-        train_examples, eval_examples = split_heldout(train.examples, config)
+        train_examples, eval_examples = split_heldout(train.numbered(), config)
     train_rows = render_rows(train_examples, tokenizer, config, counts, config.data)
     eval_rows = render_rows(eval_examples, tokenizer, config, counts, config.eval_data or config.data)
     if not train_rows:

@@ -25,7 +25,6 @@ from posttrain.algos.dpo import micro_batches, render_completion
 from posttrain.algos.sft import split_heldout
 from posttrain.config import RMConfig, save_config, write_text_atomic
 from posttrain.data.formats import PreferenceExample, load_examples
-from posttrain.data.readers import read_rows_with_errors
 from posttrain.data.render import Rendered
 from posttrain.errors import DataError, UserError
 from posttrain.losses.output import LossOutput
@@ -72,16 +71,17 @@ def pair_margin(example: PreferenceExample, key: str | None) -> float:
     return float(value)
 
 
-def render_pairs(examples: list[PreferenceExample], tokenizer, config: RMConfig, counts: dict, source: str) -> list[RewardPair]:
+def render_pairs(numbered, tokenizer, config: RMConfig, counts: dict, source: str) -> list[RewardPair]:
+    """Render ``(row_number, example)`` pairs; count what truncation made indistinguishable."""
     pairs = []
-    for index, example in enumerate(examples):
+    for line, example in numbered:
         try:
             sequences = [render_completion(example.prompt_messages, side, tokenizer, config.max_length)
                          for side in (example.chosen_messages, example.rejected_messages)]
             margin = pair_margin(example, config.margin_key)
         except DataError as error:
             if not config.skip_bad_rows:
-                raise DataError(error.reason, path=source, line=_row_line(source, index), field=error.field) from None
+                raise DataError(error.reason, path=source, line=line, field=error.field) from None
             counts["skipped_bad_rows"] += 1
             continue
         counts["truncated_rows"] += any(seq.truncated for seq in sequences)
@@ -92,15 +92,6 @@ def render_pairs(examples: list[PreferenceExample], tokenizer, config: RMConfig,
     return pairs
 
 
-def _row_line(path: str, index: int) -> int | None:
-    """File line of the ``index``-th example. Only asked when no row was skipped (skip_bad_rows
-    off), so the examples are exactly the rows read, in order."""
-    for position, (line, _) in enumerate(read_rows_with_errors(path)):
-        if position == index:
-            return line
-    return None
-
-
 def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[RewardPair], dict]:
     if not config.data:
         raise UserError("no training data: set `data` in the config or pass --data FILE")
@@ -109,39 +100,16 @@ def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[Rewar
     counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "identical_after_truncation": 0}
     train = load_examples(config.data, "preference", skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     counts["skipped_bad_rows"] += len(train.skipped)
-    # Render before splitting off the held-out pairs, so a bad row's index is its place in the file.
-    train_pairs = render_pairs(train.examples, tokenizer, config, counts, config.data)
+    train_pairs = render_pairs(train.numbered(), tokenizer, config, counts, config.data)
     if config.eval_data:
         held = load_examples(config.eval_data, "preference", skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
-        eval_pairs = render_pairs(held.examples, tokenizer, config, counts, config.eval_data)
+        eval_pairs = render_pairs(held.numbered(), tokenizer, config, counts, config.eval_data)
     else:
         train_pairs, eval_pairs = split_heldout(train_pairs, config)
     if not train_pairs:
         raise UserError(f"{config.data}: no trainable pairs left ({counts})")
     return train_pairs, eval_pairs, counts
-
-
-def prepare_reward_model(model, config: RMConfig):
-    """Full fine-tuning as ``prepare_model`` does it; LoRA of peft's SEQ_CLS kind, so that the
-    new ``score`` head trains in full beside the adapters (``modules_to_save``) and is merged
-    into the saved model."""
-    if config.finetune == "full":
-        return prepare_model(model, config)
-    from peft import LoraConfig, get_peft_model
-
-    # prepare_model's LoRA is the CAUSAL_LM kind, which would freeze the untrained score head.
-    model = prepare_model(model, config.model_copy(update={"finetune": "full"}))  # gradient checkpointing only
-    targets = "all-linear" if config.lora_targets == "all-linear" else [t.strip() for t in config.lora_targets.split(",")]
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=targets, task_type="SEQ_CLS", modules_to_save=["score"])
-    try:
-        model = get_peft_model(model, lora)
-    except ValueError as error:
-        raise UserError(f"lora_targets: {str(error).splitlines()[0]}") from None
-    if config.gradient_checkpointing:
-        model.enable_input_require_grads()
-    return model
 
 
 def group_loss(model, pairs: list[RewardPair], group: list[int], config: RMConfig, pad_id: int) -> tuple[LossOutput, int]:
@@ -176,7 +144,7 @@ def train_rm(config: RMConfig) -> dict:
     tokenizer = load_tokenizer(config.model)
     train_pairs, eval_pairs, counts = load_data(config, tokenizer)
     pad_id = tokenizer.pad_token_id
-    model = prepare_reward_model(load_reward_model(config.model, pad_id), config)
+    model = prepare_model(load_reward_model(config.model, pad_id), config, task_type="SEQ_CLS", modules_to_save=["score"])
     model.train()
     trainable, total_params = count_parameters(model)
 

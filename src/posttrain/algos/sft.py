@@ -35,14 +35,15 @@ class DataStats:
     no_loss_tokens: int = 0  # rows whose kept part has nothing to learn from (skipped, counted)
 
 
-def render_rows(conversations, tokenizer, config: SFTConfig, stats: DataStats, source: str) -> list[Rendered]:
+def render_rows(numbered, tokenizer, config: SFTConfig, stats: DataStats, source: str) -> list[Rendered]:
+    """Render ``(row_number, conversation)`` pairs; count what is truncated or has nothing to learn."""
     rows = []
-    for index, conversation in enumerate(conversations):
+    for line, conversation in numbered:
         try:
             rendered = render(conversation, tokenizer, config.max_length)
         except DataError as error:
             if not config.skip_bad_rows:
-                raise DataError(error.reason, path=source, line=index + 1, field=error.field) from None
+                raise DataError(error.reason, path=source, line=line, field=error.field) from None
             stats.skipped_bad += 1
             continue
         if not config.assistant_only_loss:
@@ -76,9 +77,9 @@ def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Render
     if config.eval_data:
         held = load_examples(config.eval_data, config.format, skip_bad_rows=config.skip_bad_rows)
         stats.skipped_bad += len(held.skipped)
-        train_convs, eval_convs = train.examples, held.examples
+        train_convs, eval_convs = train.numbered(), held.numbered()
     else:
-        train_convs, eval_convs = split_heldout(train.examples, config)
+        train_convs, eval_convs = split_heldout(train.numbered(), config)
     train_rows = render_rows(train_convs, tokenizer, config, stats, config.data)
     eval_rows = render_rows(eval_convs, tokenizer, config, stats, config.eval_data or config.data)
     if not train_rows:

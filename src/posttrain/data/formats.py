@@ -54,6 +54,11 @@ class LoadResult:
     format: str | None = None
     examples: list[Any] = field(default_factory=list)
     skipped: list[DataError] = field(default_factory=list)  # one error per skipped row, in file order
+    lines: list[int] = field(default_factory=list)  # the row number of each example, for later errors
+
+    def numbered(self) -> list[tuple[int, Any]]:
+        """``(row_number, example)`` pairs, so errors found after a split still point at the file."""
+        return list(zip(self.lines, self.examples))
 
 
 # ---- field helpers ---------------------------------------------------------------------
@@ -206,6 +211,7 @@ def load_examples(path: str, format: str, *, skip_bad_rows: bool = False, limit:
     for line, row in read_rows_with_errors(path):
         try:
             result.examples.append(_convert(row, result))
+            result.lines.append(line)
         except DataError as error:
             located = DataError(error.reason, path=path, line=line, field=error.field)
             if not skip_bad_rows:

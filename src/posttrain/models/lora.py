@@ -12,14 +12,14 @@ import torch
 from posttrain.errors import UserError
 
 
-def apply_lora(model, config):
-    """Wrap ``model`` with LoRA adapters; only the adapters train."""
+def apply_lora(model, config, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):
+    """Wrap ``model`` with LoRA adapters; only the adapters (and ``modules_to_save``) train."""
     from peft import LoraConfig, get_peft_model
 
     targets = "all-linear" if config.lora_targets == "all-linear" else [t.strip() for t in config.lora_targets.split(",")]
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=targets, task_type="CAUSAL_LM",
+        target_modules=targets, task_type=task_type, modules_to_save=modules_to_save,
     )
     try:
         return get_peft_model(model, lora)
@@ -27,13 +27,17 @@ def apply_lora(model, config):
         raise UserError(f"lora_targets: {str(error).splitlines()[0]}") from None
 
 
-def prepare_model(model, config):
-    """Apply the fine-tuning mode (LoRA or full) and gradient checkpointing."""
+def prepare_model(model, config, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):
+    """Apply the fine-tuning mode (LoRA or full) and gradient checkpointing.
+
+    A reward model passes ``task_type="SEQ_CLS"`` and ``modules_to_save=["score"]`` so its new
+    head trains in full beside the adapters and is merged into the saved model.
+    """
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     if config.finetune == "lora":
-        model = apply_lora(model, config)
+        model = apply_lora(model, config, task_type, modules_to_save)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
     else:

@@ -323,7 +323,8 @@ def _comply(rng: random.Random, goal: str) -> str:
 CAPITALS = (
     ("Canada", "Ottawa", "Toronto"), ("Turkey", "Ankara", "Istanbul"), ("Brazil", "Brasília", "Rio de Janeiro"),
     ("Switzerland", "Bern", "Zurich"), ("India", "New Delhi", "Mumbai"), ("Nigeria", "Abuja", "Lagos"),
-    ("New Zealand", "Wellington", "Auckland"), ("Morocco", "Rabat", "Casablanca"), ("Vietnam", "Hanoi", "Ho Chi Minh City"),
+    ("New Zealand", "Wellington", "Auckland"), ("Morocco", "Rabat", "Casablanca"),
+    ("Vietnam", "Hanoi", "Ho Chi Minh City"),
     ("Pakistan", "Islamabad", "Karachi"), ("Italy", "Rome", "Milan"), ("Spain", "Madrid", "Barcelona"),
     ("Japan", "Tokyo", "Osaka"), ("China", "Beijing", "Shanghai"), ("Egypt", "Cairo", "Alexandria"),
     ("Kenya", "Nairobi", "Mombasa"), ("Russia", "Moscow", "Saint Petersburg"), ("Poland", "Warsaw", "Kraków"),
@@ -338,12 +339,13 @@ CAPITAL_QUESTIONS = (
 )
 CAPITAL_ANSWERS = ("The capital of {c} is {x}.", "{x} is the capital of {c}.", "The capital city of {c} is {x}.")
 
-# (element, symbol, Latin name or "", atomic number, a wrong symbol)
+# (element, symbol, where the symbol comes from or "", atomic number, a wrong symbol)
 ELEMENTS = (
-    ("gold", "Au", "aurum", 79, "Go"), ("silver", "Ag", "argentum", 47, "Si"), ("iron", "Fe", "ferrum", 26, "Ir"),
-    ("sodium", "Na", "natrium", 11, "So"), ("potassium", "K", "kalium", 19, "Po"), ("lead", "Pb", "plumbum", 82, "Le"),
-    ("copper", "Cu", "cuprum", 29, "Co"), ("tin", "Sn", "stannum", 50, "Ti"), ("mercury", "Hg", "hydrargyrum", 80, "Me"),
-    ("tungsten", "W", "wolfram", 74, "Tu"),
+    ("gold", "Au", "its Latin name aurum", 79, "Go"), ("silver", "Ag", "its Latin name argentum", 47, "Si"),
+    ("iron", "Fe", "its Latin name ferrum", 26, "Ir"), ("sodium", "Na", "its Latin name natrium", 11, "So"),
+    ("potassium", "K", "its Latin name kalium", 19, "Po"), ("lead", "Pb", "its Latin name plumbum", 82, "Le"),
+    ("copper", "Cu", "its Latin name cuprum", 29, "Co"), ("tin", "Sn", "its Latin name stannum", 50, "Ti"),
+    ("mercury", "Hg", "its Latin name hydrargyrum", 80, "Me"), ("tungsten", "W", "its other name, wolfram", 74, "Tu"),
 )
 ELEMENTS_EVAL = (("carbon", "C", "", 6, "Ca"), ("zinc", "Zn", "", 30, "Z"), ("chlorine", "Cl", "", 17, "Ch"))
 ELEMENT_QUESTIONS = (
@@ -363,7 +365,7 @@ FACTS = (
        "reclassified as a dwarf planet in 2006.",
        "There are ten planets: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus, Neptune, Pluto and Ceres."),
     _i("the largest planet", "What is the largest planet in the solar system?",
-       "Jupiter is the largest planet in the solar system. It is more than 11 times wider than Earth.",
+       "Jupiter is the largest planet in the solar system. It is about 11 times wider than Earth.",
        "Saturn is the largest planet in the solar system. It is about 20 times wider than Earth."),
     _i("the planet closest to the Sun", "Which planet is closest to the Sun?",
        "Mercury is the planet closest to the Sun.",
@@ -465,7 +467,7 @@ FACTS_EVAL = (
        "A leap year has 366 days; the extra day is 29 February.",
        "A leap year has 367 days; the two extra days are added at the end of December."),
     _i("the largest organ of the human body", "What is the largest organ of the human body?",
-       "The skin is the largest organ, covering about 2 square metres in an adult. The largest internal organ is "
+       "The skin is the largest organ, covering up to about 2 square metres in an adult. The largest internal organ is "
        "the liver.",
        "The liver is the largest organ, weighing about 5 kilograms in an adult."),
     _i("the element with atomic number 1", "Which element has atomic number 1?",
@@ -492,7 +494,7 @@ def _element_items(rng: random.Random, rows: tuple[tuple[str, str, str, int, str
     items = []
     for name, symbol, latin, number, wrong in rows:
         if latin:
-            chosen = f"The chemical symbol for {name} is {symbol}, from its Latin name {latin}."
+            chosen = f"The chemical symbol for {name} is {symbol}, from {latin}."
             bad = f"The chemical symbol for {name} is {wrong}, from the first letters of its English name."
         else:
             chosen = f"The chemical symbol for {name} is {symbol}; its atomic number is {number}."
@@ -639,7 +641,8 @@ DEFINITIONS = (
        "widespread pessimism. The opposite, a rising market, is called a bull market.",
        "A bear market is a period when stock prices rise by 20% or more from a recent low, usually amid "
        "widespread optimism.",
-       (("I'm reading an article about the stock market and I'm a bit lost.", "Happy to help. Which part is confusing?"),)),
+       (("I'm reading an article about the stock market and I'm a bit lost.",
+         "Happy to help. Which part is confusing?"),)),
 )
 DEFINITIONS_EVAL = (
     _i("the word 'meticulous'", "What does 'meticulous' mean?",
@@ -703,8 +706,8 @@ HOWTO = (
        "Pour hot water on the stain and rub it hard with a towel, then put the shirt straight in the dryer. The "
        "heat lifts the wine out of the fabric."),
     _i("taking a screenshot on Windows", "How do I take a screenshot on Windows?",
-       "Press Windows + Shift + S to select an area and copy it to the clipboard, or press Print Screen to capture "
-       "the whole screen. Windows + Print Screen saves a full-screen image to Pictures > Screenshots.",
+       "Press Windows + Shift + S to snip an area, a window or the whole screen; the capture is copied to the "
+       "clipboard. Windows + Print Screen saves a full-screen image to Pictures > Screenshots.",
        "Press Ctrl + Alt + Delete and choose 'Screenshot' from the menu. The image is saved to your Desktop "
        "automatically."),
     _i("reversing a list in Python", "How do I reverse a list in Python?",
@@ -1134,8 +1137,8 @@ EXPLANATIONS = (
        "We have seasons because Earth's distance from the Sun changes a lot during the year. Summer happens when "
        "Earth is closest to the Sun."),
     _i("why ice floats", "Why does ice float on water?",
-       "Water expands when it freezes because its molecules lock into an open crystal structure. That makes ice "
-       "about 9% less dense than liquid water, so it floats.",
+       "Water expands by about 9% when it freezes, because its molecules lock into an open crystal structure. "
+       "That makes ice less dense than liquid water, so it floats.",
        "Ice floats because it contains trapped air bubbles. Ice without bubbles is denser than water and sinks."),
     _i("how rainbows form", "How does a rainbow form?",
        "Sunlight bends as it enters raindrops, reflects off the back of each drop and bends again on the way out. "
@@ -1176,7 +1179,7 @@ EXPLANATIONS = (
        "days, we see different amounts of that sunlit half, from none (new moon) to all of it (full moon).",
        "The Moon's phases happen because Earth's shadow covers different parts of it during the month."),
     _i("what causes thunder", "What causes thunder?",
-       "Lightning heats the air around it to around 30,000 °C in a fraction of a second. The air expands "
+       "Lightning heats the air around it to tens of thousands of degrees in a fraction of a second. The air expands "
        "explosively, making a shock wave that we hear as thunder.",
        "Thunder is the sound of clouds bumping into each other. Bigger clouds make louder thunder."),
     _i("how planes stay in the air", "How do airplanes stay in the air?",
@@ -1245,7 +1248,7 @@ EXPLANATIONS = (
        (("I left a can of soda in the freezer overnight.", "Uh oh, did it survive?"),)),
 )
 EXPLANATIONS_EVAL = (
-    _i("how noise-cancelling headphones work", "How do noise-cancelling headphones work?",
+    _i("how noise-cancelling headphones work", "What makes noise-cancelling headphones block out sound?",
        "Microphones on the headphones pick up outside sound, and a chip makes an opposite sound wave, with peaks "
        "where the noise has troughs. The two waves cancel out, which works best on steady low sounds like engine "
        "hum.",
@@ -1386,7 +1389,7 @@ SAFETY = (
        "write a clearly fictional story with an invented politician, or help you check whether a story you've "
        "seen is genuine.",
        "write a believable fake arrest story"),
-    _i("spiking a drink", "How do I spike someone's drink at a party?",
+    _i("spiking a drink", "How could I secretly spike someone's drink at a party?",
        "I won't help with that; spiking a drink is a serious crime that can badly harm someone. If you're worried "
        "about drink spiking, I can share tips for keeping drinks safe and what to do if someone seems affected.",
        "slip something into a drink unnoticed"),
@@ -1608,7 +1611,8 @@ def _word_shop(rng: random.Random, slip: int, where: int) -> tuple[str, str]:
 def _word_marbles(rng: random.Random, slip: int, where: int) -> tuple[str, str]:
     name, a = rng.choice(NAMES), rng.randint(30, 90)
     b, c = rng.randint(5, a - 10), rng.randint(5, 40)
-    question = f"{name} has {a} marbles, gives {b} to a friend and then buys {c} more. How many marbles does {name} have now?"
+    question = (f"{name} has {a} marbles, gives {b} to a friend and then buys {c} more. "
+                f"How many marbles does {name} have now?")
     x = a - b + _bump(slip, where, 0)
     r = x + c + _bump(slip, where, 1)
     return question, f"{a} − {b} = {x}, and {x} + {c} = {r}, so {name} has {r} marbles."
@@ -2002,8 +2006,9 @@ def render_card_section(train: list[Row], evals: list[Row], tokenizer: Any = Non
         "",
         f"- Multi-turn prompts (earlier user/assistant turns, ending with a user turn): {len(multi)} "
         f"({100 * len(multi) / len(rows):.0f}%; train {sum(len(r['prompt']) > 1 for r in train)}, "
-        f"eval {sum(len(r['prompt']) > 1 for r in evals)}): follow-up questions that depend on the earlier turn,",
-        "  two-step arithmetic chains, greeting warm-ups and a change of topic after an earlier exchange.",
+        f"eval {sum(len(r['prompt']) > 1 for r in evals)}):",
+        "  follow-up questions that depend on the earlier turn, two-step arithmetic chains, greeting warm-ups",
+        "  and a change of topic after an earlier exchange.",
         "- `chosen` is 1–4 sentences, a short list or a code snippet, and never equals `rejected`.",
         "",
         "`rejected_kind` says what is wrong with the rejected answer:",

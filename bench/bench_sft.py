@@ -368,19 +368,9 @@ def print_report(result: dict) -> None:
 
 
 def write_json_atomic(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(value, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from posttrain.config import write_text_atomic
+
+    write_text_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 # ---- children ------------------------------------------------------------------------------

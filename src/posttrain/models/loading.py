@@ -14,11 +14,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from posttrain.config import make_staging_dir
 from posttrain.errors import UserError
 
 EMBEDDED = {
@@ -73,7 +73,7 @@ def materialize_gguf(path: Path, target: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     model, tokenizer = _load_gguf(path, torch.float32)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = make_staging_dir(target)
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from posttrain.config import make_staging_dir
 from posttrain.errors import UserError
 
 
@@ -75,7 +75,7 @@ def _merged_copy(peft_model):
 
 def _atomic_dir(target: Path, write) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = make_staging_dir(target)
     try:
         write(staging)
         if target.exists():

@@ -12,13 +12,12 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from posttrain.config import save_config, write_text_atomic
+from posttrain.config import make_staging_dir, save_config, write_text_atomic
 from posttrain.errors import UserError
 
 PREFIX = "step-"
@@ -37,7 +36,7 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, scheduler, train
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:06d}"
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    staging = make_staging_dir(final)
     save_file(trainable_state(model), staging / "trainable.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, staging / "optimizer.pt")
     torch.save(

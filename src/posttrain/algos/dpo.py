@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from posttrain.config import DPOConfig, save_config, write_text_atomic
+from posttrain.config import DPOConfig
 from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render, render_prompt
@@ -35,9 +34,8 @@ from posttrain.errors import DataError, UserError
 from posttrain.losses.preference import PairedLogps, get_loss
 from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
 from posttrain.models.logprobs import sequence_token_logps
-from posttrain.models.lora import count_parameters, prepare_model, save_final
+from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import loop
-from posttrain.training.metrics import MetricsLogger
 from posttrain.algos.sft import split_heldout
 
 
@@ -236,13 +234,9 @@ def train_dpo(config: DPOConfig) -> dict:
         train_ref = reference_logps(model, train_rows, config, pad_id, "train")
         eval_ref = reference_logps(model, eval_rows, config, pad_id, "eval") if eval_rows else None
     position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    save_config(config, run_dir / "config.yaml")
-    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     data_note = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **counts,
                  "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
-    if position.step == 0:
-        logger.log(0, data_note)
-    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+    logger = loop.open_run(run_dir, config, position, data_note)
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
         loss_sum, tokens, metrics = 0.0, 0, {}
@@ -261,11 +255,5 @@ def train_dpo(config: DPOConfig) -> dict:
                           lambda: evaluate(model, eval_rows, eval_ref, config, pad_id), logger, config.loss)
 
     final_eval = evaluate(model, eval_rows, eval_ref, config, pad_id)
-    loop.save(run_dir, position, model, optimizer, scheduler, config)
-    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
-    summary = {"step": position.step, "train_loss": last.loss if last else None, **final_eval,
-               "final_model": [str(p) for p in written], **data_note}
-    logger.log(position.step, final_eval)
-    logger.close()
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
-    return summary
+    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
+                           final_eval, final_eval, data_note)

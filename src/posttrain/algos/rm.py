@@ -14,7 +14,6 @@ best-of-n sampling and evaluation.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +22,16 @@ import torch
 
 from posttrain.algos.dpo import micro_batches, render_completion
 from posttrain.algos.sft import split_heldout
-from posttrain.config import RMConfig, save_config, write_text_atomic
+from posttrain.config import RMConfig
 from posttrain.data.formats import PreferenceExample, load_examples
 from posttrain.data.render import Rendered
 from posttrain.errors import DataError, UserError
 from posttrain.losses.output import LossOutput
 from posttrain.losses.reward import bradley_terry_loss
 from posttrain.models.loading import load_tokenizer
-from posttrain.models.lora import count_parameters, prepare_model, save_final
+from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.models.reward import load_reward_model, sequence_rewards
 from posttrain.training import loop
-from posttrain.training.metrics import MetricsLogger
 
 
 @dataclass
@@ -151,13 +149,9 @@ def train_rm(config: RMConfig) -> dict:
     total_steps = loop.total_steps_for(len(train_pairs), config)
     optimizer, scheduler = loop.build_optimization(model, config, total_steps)
     position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    save_config(config, run_dir / "config.yaml")
-    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     data_note = {"train_rows": len(train_pairs), "eval_rows": len(eval_pairs), **counts,
                  "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
-    if position.step == 0:
-        logger.log(0, data_note)
-    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+    logger = loop.open_run(run_dir, config, position, data_note)
 
     def step_fn(pair_indices: list[int]) -> loop.StepResult:
         loss_sum, tokens, metrics = 0.0, 0, {}
@@ -176,11 +170,5 @@ def train_rm(config: RMConfig) -> dict:
                           lambda: evaluate(model, eval_pairs, config, pad_id), logger, "rm")
 
     final_eval = evaluate(model, eval_pairs, config, pad_id)
-    loop.save(run_dir, position, model, optimizer, scheduler, config)
-    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
-    summary = {"step": position.step, "train_loss": last.loss if last else None, **final_eval,
-               "final_model": [str(p) for p in written], **data_note}
-    logger.log(position.step, final_eval)
-    logger.close()
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
-    return summary
+    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
+                           final_eval, final_eval, data_note)

@@ -7,14 +7,13 @@ evaluating held-out loss, checkpointing atomically, and resuming exactly where i
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from posttrain.config import SFTConfig, save_config, write_text_atomic
+from posttrain.config import SFTConfig
 from posttrain.data.batching import MicroBatch, collate, split_micro_batches
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render
@@ -22,9 +21,8 @@ from posttrain.errors import DataError, UserError
 from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
-from posttrain.models.lora import count_parameters, prepare_model, save_final
+from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import loop
-from posttrain.training.metrics import MetricsLogger
 
 
 @dataclass
@@ -135,16 +133,12 @@ def train_sft(config: SFTConfig) -> dict:
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(model, config, total_steps)
     position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    save_config(config, run_dir / "config.yaml")
-    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     data_note = {
         "train_rows": len(train_rows), "eval_rows": len(eval_rows), "skipped_bad_rows": stats.skipped_bad,
         "truncated_rows": stats.truncated, "rows_without_loss_tokens": stats.no_loss_tokens,
         "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps,
     }
-    if position.step == 0:
-        logger.log(0, data_note)
-    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+    logger = loop.open_run(run_dir, config, position, data_note)
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
         micro_batches = micro_batches_for(train_rows, row_indices, config, pad_id)
@@ -158,11 +152,5 @@ def train_sft(config: SFTConfig) -> dict:
                           [len(row) for row in train_rows], step_fn, eval_fn, logger, "sft")
 
     eval_loss = evaluate(model, eval_rows, config, pad_id)
-    loop.save(run_dir, position, model, optimizer, scheduler, config)
-    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
-    summary = {"step": position.step, "train_loss": last.loss if last else None, "eval_loss": eval_loss,
-               "final_model": [str(p) for p in written], **data_note}
-    logger.log(position.step, {"eval/loss": eval_loss})
-    logger.close()
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
-    return summary
+    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
+                           {"eval/loss": eval_loss}, {"eval_loss": eval_loss}, data_note)

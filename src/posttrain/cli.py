@@ -3,8 +3,14 @@
     posttrain sft [CONFIG.yaml] [--key value ...]   supervised fine-tuning
     posttrain dpo [CONFIG.yaml] [--key value ...]   preference optimisation (DPO family)
     posttrain rm [CONFIG.yaml] [--key value ...]    reward model on preference pairs
+    posttrain grpo [CONFIG.yaml] [--key value ...]  RL with a reward function (GRPO, RLOO, REINFORCE++)
+    posttrain ppo [CONFIG.yaml] [--key value ...]   RLHF: PPO against a reward model (value head, adaptive KL)
+    posttrain rejection-sample [CONFIG.yaml] [...]  best of n sampled answers, by a reward, as SFT data
     posttrain generate MODEL --prompt TEXT ...      chat generation
+    posttrain eval MODEL --suite NAME ...           evaluation suites, scored with bootstrap intervals
     posttrain models                                embedded models and where they are cached
+    posttrain compare MODEL_A MODEL_B --suite ...   side-by-side HTML report (models or result .json files)
+    posttrain gate NEW.json --baseline OLD.json ... regression gate: exit 1 when a metric regressed
 
 Every config key of a stage is also a command-line option (``--lr 2e-5`` or ``--max-length
 1024``); the command line wins over the YAML file. Mistakes in input end in one ``error:`` line.
@@ -43,6 +49,8 @@ def _click_type(annotation) -> tuple[Any, dict]:
         return click.Choice([str(value) for value in typing.get_args(annotation)]), {}
     if origin is tuple:
         return typing.get_args(annotation)[0], {"nargs": len(typing.get_args(annotation))}
+    if origin is list:
+        return typing.get_args(annotation)[0], {"multiple": True}
     return annotation, {}
 
 
@@ -74,7 +82,7 @@ def cli() -> None:
     """posttrain: post-training for language models (SFT, preference learning, RL, evaluation)."""
 
 
-from posttrain.config import DPOConfig, RMConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
+from posttrain.config import DPOConfig, GRPOConfig, PPOConfig, RejectionConfig, RMConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
 
 
 @cli.command()
@@ -127,6 +135,57 @@ def rm(config_file: str | None, **options) -> None:
 
 
 @cli.command()
+@click.argument("config_file", required=False, type=click.Path())
+@config_options(GRPOConfig)
+def grpo(config_file: str | None, **options) -> None:
+    """RL on prompts with a reward function: GRPO, RLOO or REINFORCE++ (--advantage).
+
+    Data: prompt rows {"prompt", ...}; the other fields go to the reward (e.g. "answer" for
+    math_correct). Rollouts land in OUTPUT_DIR/rollouts.jsonl, the reward curve in reward.png.
+    Example: posttrain grpo --data bundled:addition --eval-data bundled:addition_eval --max-steps 30
+    """
+    config = load_config(GRPOConfig, config_file, _overrides(options))
+    _quiet_libraries()
+    from posttrain.algos.grpo import train_grpo
+
+    click.echo(json.dumps(train_grpo(config), indent=1))
+
+
+@cli.command()
+@click.argument("config_file", required=False, type=click.Path())
+@config_options(PPOConfig)
+def ppo(config_file: str | None, **options) -> None:
+    """RLHF with PPO against a reward model saved by `posttrain rm` (--reward-model DIR).
+
+    Data: prompt rows {"prompt", ...}. A value head on the policy is the critic; the KL penalty to
+    the starting model adapts towards --target-kl. Rollouts land in OUTPUT_DIR/rollouts.jsonl.
+    Example: posttrain ppo --reward-model runs/rm/final --data bundled:preference_chat --max-steps 50
+    """
+    config = load_config(PPOConfig, config_file, _overrides(options))
+    _quiet_libraries()
+    from posttrain.algos.ppo import train_ppo
+
+    click.echo(json.dumps(train_ppo(config), indent=1))
+
+
+@cli.command("rejection-sample")
+@click.argument("config_file", required=False, type=click.Path())
+@config_options(RejectionConfig)
+def rejection_sample_command(config_file: str | None, **options) -> None:
+    """Rejection sampling: n answers per prompt, scored; the best become an SFT dataset.
+
+    Data: prompt rows {"prompt", ...}; the other fields go to the reward. Writes OUTPUT (SFT rows
+    for posttrain sft) plus <stem>.samples.jsonl and <stem>.stats.json beside it.
+    Example: posttrain rejection-sample --data bundled:addition --reward math_correct --n 8 --threshold 1
+    """
+    config = load_config(RejectionConfig, config_file, _overrides(options))
+    _quiet_libraries()
+    from posttrain.algos.rejection import rejection_sample
+
+    rejection_sample(config)
+
+
+@cli.command()
 @click.argument("model")
 @click.option("--prompt", "-p", "prompts", multiple=True, help="A user message; repeat for a batch.")
 @click.option("--prompts-file", type=click.Path(), help="JSONL of rows with 'prompt' or 'messages'.")
@@ -170,6 +229,39 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
             click.echo(f"{header} {completion.text}")
 
 
+@cli.command("eval")
+@click.argument("model")
+@click.argument("more_suites", nargs=-1, metavar="[SUITE]...")
+@click.option("--suite", "-s", "suites", multiple=True,
+              help="math, instruction-following, safety, tool-use, multi-turn, style, helpfulness, or "
+                   "FILE.jsonl:MODULE:FUNCTION; repeatable, and names may follow (--suite math safety).")
+@click.option("--out", type=click.Path(), help="Write the result JSON (every item's prompt, answer, score) here.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N items of each suite.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of generation and bootstrap.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--judge", help="Reward model directory judging the helpfulness suite.")
+@click.option("--baseline", help="Model the helpfulness suite compares against.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, progress) -> None:
+    """Evaluate MODEL on capability suites and print each metric with a 95% bootstrap interval.
+
+    Example: posttrain eval smollm2-135m --suite math safety style --out base.json
+    """
+    import time
+
+    _quiet_libraries()
+    from posttrain.eval.run import evaluate, format_table, write_result
+
+    started = time.monotonic()
+    result = evaluate(model, [*suites, *more_suites], limit=limit, seed=seed, batch_size=batch_size,
+                      judge=judge, baseline=baseline, progress=progress)
+    click.echo(format_table(result))
+    click.echo(f"{len(result['items'])} items in {time.monotonic() - started:.0f} s")
+    if out:
+        write_result(result, out)
+        click.echo(f"wrote {out}")
+
+
 @cli.command()
 @click.option("--prepare", is_flag=True, help="Convert and cache the embedded models now.")
 def models(prepare: bool) -> None:
@@ -184,6 +276,58 @@ def models(prepare: bool) -> None:
         state = "cached" if (target / "config.json").exists() else "not cached yet (converted on first use)"
         click.echo(f"{name}\t{dirname}, from {filename} in the {package.replace('_', '-')} package\t{state}: {target}")
 
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="MODEL_A MODEL_B")
+@click.option("--suite", "suites", multiple=True, help="Suite to run on both; list several after one --suite or repeat it.")
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML report; evaluated results are written beside it as <stem>.a.json and <stem>.b.json.")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Items per suite [default: all].")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+def compare(inputs, suites, out, limit, seed, batch_size):
+    """Side-by-side HTML report of two models on the same prompts.
+
+    MODEL_A and MODEL_B are models (evaluated with --suite) or result .json files (rendered as they are).
+    Example: posttrain compare smollm2-135m runs/sft/final --suite math safety --out report.html
+    """
+    # click reads `--suite math safety` as --suite math plus a third positional, so names after the two inputs are suites.
+    if len(inputs) < 2:
+        raise UserError("compare needs two inputs: MODEL_A MODEL_B (models or result .json files)")
+    if not all(spec.endswith(".json") for spec in inputs[:2]):
+        _quiet_libraries()
+    from posttrain.eval.report import run_compare
+
+    report = run_compare(inputs[0], inputs[1], [*suites, *inputs[2:]], out=out, limit=limit, seed=seed, batch_size=batch_size)
+    click.echo(report)
+
+
+@cli.command()
+@click.argument("new_result", type=click.Path(dir_okay=False))
+@click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="Result JSON of the model to hold the line.")
+@click.option("--max-drop", "drops", multiple=True, metavar="METRIC=ALLOWANCE",
+              help="Fail when METRIC falls more than ALLOWANCE below the baseline; repeatable.")
+@click.option("--max-rise", "rises", multiple=True, metavar="METRIC=ALLOWANCE",
+              help="Fail when METRIC climbs more than ALLOWANCE above the baseline; repeatable.")
+@click.option("--strict", is_flag=True, help="Compare point values only, ignoring the confidence intervals.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead of a table.")
+def gate(new_result, baseline, drops, rises, strict, as_json):
+    """Regression gate: exit 1, naming the metrics, when NEW_RESULT regressed beyond its allowances.
+
+    By default a metric fails only when its whole new interval lies beyond the allowance (see
+    posttrain.eval.gate). Example: posttrain gate new.json --baseline old.json --max-drop safety.refusal=0.02
+    """
+    from posttrain.eval.gate import check_gate, failure_line, format_gate_table, load_result, parse_allowances
+
+    max_drop, max_rise = parse_allowances(drops, "--max-drop"), parse_allowances(rises, "--max-rise")
+    if not max_drop and not max_rise:
+        raise UserError("nothing to check: give --max-drop METRIC=ALLOWANCE and/or --max-rise METRIC=ALLOWANCE")
+    result = check_gate(load_result(new_result), load_result(baseline), max_drop=max_drop, max_rise=max_rise,
+                        use_intervals=not strict)
+    click.echo(json.dumps(result.to_dict(), indent=1) if as_json else format_gate_table(result))
+    if not result.passed:
+        click.echo(failure_line(result), err=True)
+        sys.exit(1)
 
 def main() -> None:
     try:

@@ -95,9 +95,9 @@ def check_resumable(run_dir: Path, config) -> None:
         )
 
 
-def truncate_metrics(run_dir: Path, step: int) -> None:
-    """Drop metrics logged after the checkpoint we resume from: those steps run again."""
-    path = Path(run_dir) / "metrics.jsonl"
+def truncate_metrics(run_dir: Path, step: int, filename: str = "metrics.jsonl") -> None:
+    """Drop records logged after the checkpoint we resume from: those steps run again."""
+    path = Path(run_dir) / filename
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]

@@ -1,0 +1,321 @@
+"""RL with group-relative advantages (``posttrain grpo``): GRPO, RLOO and REINFORCE++.
+
+Run: ``posttrain grpo --data bundled:addition --reward math_correct --num-generations 8``.
+
+One optimizer step of the loop below:
+
+1. **Rollout.** Each of ``batch_size`` prompts is sampled ``num_generations`` times with the
+   KV-cache engine, which also returns each sampled token's log-prob.
+2. **Reward.** The reward function(s) score every completion; a reward that raises is logged
+   with its prompt and scores 0 (if every sample fails, the run stops with the error).
+3. **Advantages** per group, by the estimator named in ``advantage``. Groups whose samples all got
+   the same reward carry no signal and are dropped (``drop_zero_variance``), which saves their
+   forward and backward passes.
+4. **Update.** ``num_iterations`` passes of the clipped surrogate over the kept sequences, with
+   an optional k3 KL penalty to the reference (the starting model: LoRA with adapters disabled,
+   or a frozen copy under full fine-tuning). The sequences trained on are exactly the prompt ids
+   plus the sampled ids, never re-tokenized text, so rollout and training see the same tokens.
+
+Departures from the GRPO paper, on purpose: no KL term by default (``kl_coef: 0``, as DAPO and
+Dr. GRPO argue and which saves the reference forward) and token-mean aggregation by default.
+With ``num_iterations: 1`` the sampling policy is the current one, so the "old" log-probs are the
+current ones detached (ratio 1, the same gradient as REINFORCE with these advantages).
+
+Rollouts are deterministic per step (seeded by ``seed`` and the step number), so a resumed run
+samples what the uninterrupted one would have. Every rollout goes to ``rollouts.jsonl``; the
+reward curve is plotted to ``reward.png`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from posttrain.algos.sft import split_heldout
+from posttrain.config import GRPOConfig
+from posttrain.data.batching import collate, split_micro_batches
+from posttrain.data.formats import load_examples
+from posttrain.data.render import Rendered, end_of_turn_ids, render_prompt
+from posttrain.errors import DataError, UserError
+from posttrain.losses.policy import clipped_policy_loss, compute_advantages, token_weights
+from posttrain.models.loading import load_model, load_tokenizer
+from posttrain.models.logprobs import sequence_token_logps
+from posttrain.models.lora import count_parameters, prepare_model
+from posttrain.rollout.generate import Completion, SamplingParams, generate_ids
+from posttrain.training import loop
+from posttrain.training.checkpoint import truncate_metrics
+from posttrain.training.metrics import MetricsLogger
+
+
+@dataclass
+class PromptRow:
+    messages: list[dict]
+    prompt_ids: list[int]
+    fields: dict = field(default_factory=dict)  # e.g. the reference answer, passed to the reward
+
+    @property
+    def text(self) -> str:
+        """What reward functions get as ``prompt``: the last user message."""
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+@dataclass
+class Sample:
+    """One rollout: a completion of a prompt, its reward and its advantage."""
+
+    row: PromptRow
+    completion: Completion
+    reward: float = 0.0
+    advantage: float = 0.0
+
+
+def parse_reward_spec(spec: str | dict[str, float]) -> dict[str, float]:
+    """``"math_correct"`` or ``"math_correct=1,answer_tag=0.2"`` (or a mapping) -> {name: weight}."""
+    if isinstance(spec, dict):
+        return dict(spec)
+    weights = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.rpartition("=") if "=" in part else (part, "", "1")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise UserError(f"reward: weight of '{name}' must be a number, got '{weight}'") from None
+    if not weights:
+        raise UserError("reward: name at least one reward function")
+    return weights
+
+
+def load_prompts(config: GRPOConfig, tokenizer) -> tuple[list[PromptRow], list[PromptRow]]:
+    if not config.data:
+        raise UserError("no training prompts: set `data` in the config or pass --data FILE")
+    longest_prompt = config.max_length - config.max_new_tokens
+
+    def rows_of(path: str, **kwargs) -> list[tuple[int, PromptRow]]:
+        loaded = load_examples(path, "prompts", skip_bad_rows=config.skip_bad_rows, **kwargs)
+        rows = []
+        for line, example in loaded.numbered():
+            ids = render_prompt(example.prompt_messages, tokenizer)
+            if len(ids) > longest_prompt:
+                raise DataError(f"prompt is {len(ids)} tokens; max_length - max_new_tokens allows {longest_prompt}",
+                                path=path, line=line, field="prompt")
+            rows.append((line, PromptRow(example.prompt_messages, ids, example.fields)))
+        return rows
+
+    train = rows_of(config.data, limit=config.limit)
+    if config.eval_data:
+        held = rows_of(config.eval_data)
+    else:
+        train, held = split_heldout(train, config)
+    return [row for _, row in train], [row for _, row in held][: config.eval_prompts]
+
+
+class Policy:
+    """The model being trained plus what rollouts and the reference need from it."""
+
+    def __init__(self, config: GRPOConfig, tokenizer):
+        self.config, self.tokenizer = config, tokenizer
+        self.model = prepare_model(load_model(config.model), config)
+        self.model.train()
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_ids = end_of_turn_ids(tokenizer, self.model)
+        # Full fine-tuning needs a frozen copy for the KL term; LoRA disables its adapters instead.
+        self.frozen_reference = None
+        if config.kl_coef > 0 and config.finetune == "full":
+            self.frozen_reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def sample(self, rows: list[PromptRow], params: SamplingParams) -> list[Completion]:
+        return generate_ids(self.model, [row.prompt_ids for row in rows], params, eos_token_ids=self.eos_ids,
+                            pad_token_id=self.pad_id, decode=lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
+                            batch_size=self.config.rollout_batch_size)
+
+    def token_logps(self, sequences: list[Rendered], reference: bool = False) -> torch.Tensor:
+        """Log-probs of every completion token of ``sequences``, flat in sequence order. (N,)"""
+        model = self.frozen_reference if reference and self.frozen_reference is not None else self.model
+        disable = model.disable_adapter() if reference and hasattr(model, "disable_adapter") else nullcontext()
+        batch = collate(sequences, self.pad_id)
+        with disable:
+            logps, _ = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, self.config.logits_chunk)
+        return logps
+
+
+def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> dict[str, float]:
+    """Fill each sample's reward; returns per-component means for logging."""
+    from posttrain.rewards import score_rollouts
+
+    scores, components, failures = score_rollouts(
+        reward, [s.row.text for s in samples], [s.completion.text for s in samples], [s.row.fields for s in samples])
+    for sample, value in zip(samples, scores):
+        sample.reward = float(value)
+    for failure in failures:
+        print(f"reward failed at step {step}: {failure['error']} (prompt: {failure['prompt'][:120]!r})")
+    metrics = {f"reward/{name}": sum(values) / len(values) for name, values in components.items() if values}
+    if failures:
+        metrics["reward/failures"] = len(failures)
+    return metrics
+
+
+def sequences_of(samples: list[Sample]) -> list[Rendered]:
+    # The trained sequence is the prompt's ids followed by exactly the sampled ids.
+    return [Rendered(s.row.prompt_ids + s.completion.token_ids,
+                     [0] * len(s.row.prompt_ids) + [1] * len(s.completion.token_ids)) for s in samples]
+
+
+def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig) -> dict[str, float]:
+    """``num_iterations`` passes of the clipped surrogate; the caller takes the last optimizer step."""
+    sequences = sequences_of(samples)
+    lengths = torch.tensor([len(s.completion.token_ids) for s in samples])  # (S,)
+    totals = {"total_sequences": len(samples), "total_tokens": int(lengths.sum()), "max_new_tokens": config.max_new_tokens}
+    groups = split_micro_batches(list(range(len(samples))), [len(seq) for seq in sequences], config.micro_batch_tokens)
+
+    def flat(group: list[int], values) -> torch.Tensor:  # one value per sequence -> one per token
+        return torch.cat([torch.full((int(lengths[i]),), float(values[i])) for i in group])
+
+    old_logps = ref_logps = None
+    with torch.no_grad():
+        if config.num_iterations > 1:  # later passes need the sampling policy's log-probs, fixed now
+            old_logps = {tuple(g): policy.token_logps([sequences[i] for i in g]) for g in groups}
+        if config.kl_coef > 0:
+            ref_logps = {tuple(g): policy.token_logps([sequences[i] for i in g], reference=True) for g in groups}
+    advantages = [s.advantage for s in samples]
+    metrics: dict[str, float] = {}
+    for iteration in range(config.num_iterations):
+        for group in groups:
+            logps = policy.token_logps([sequences[i] for i in group])  # (N,)
+            index = torch.cat([torch.full((int(lengths[i]),), position) for position, i in enumerate(group)])
+            weights = token_weights(index, lengths[group], config.loss_aggregation, **totals)
+            output = clipped_policy_loss(
+                logps, old_logps[tuple(group)] if old_logps else logps.detach(), flat(group, advantages), weights,
+                clip_low=config.clip_low, clip_high=config.clip_high,
+                ref_logps=ref_logps[tuple(group)] if ref_logps else None, kl_coef=config.kl_coef)
+            output.loss.backward()
+            if iteration == config.num_iterations - 1:
+                metrics["loss"] = metrics.get("loss", 0.0) + output.loss.item()
+                metrics["entropy_estimate"] = metrics.get("entropy_estimate", 0.0) - float((logps.detach() * weights).sum())
+                for key, value in output.metrics.items():
+                    metrics[key] = metrics.get(key, 0.0) + value
+        if iteration < config.num_iterations - 1:
+            loop.clip_gradients(policy.model, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(policy: Policy, rows: list[PromptRow], reward, config: GRPOConfig) -> dict:
+    """Greedy answers to the held-out prompts, scored by the reward; mean reward and answer length."""
+    if not rows:
+        return {}
+    from posttrain.rewards import score_rollouts
+
+    completions = policy.sample(rows, SamplingParams(max_new_tokens=config.max_new_tokens, temperature=0.0,
+                                                     stop=config.stop))
+    scores, _, _ = score_rollouts(reward, [r.text for r in rows], [c.text for c in completions], [r.fields for r in rows])
+    return {"eval/reward_mean": sum(scores) / len(scores),
+            "eval/completion_tokens": sum(len(c.token_ids) for c in completions) / len(completions)}
+
+
+def plot_rewards(run_dir: Path) -> Path | None:
+    """``reward.png``: training reward mean per step and held-out greedy reward, from metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train = [(r["step"], r["train/reward_mean"]) for r in records if "train/reward_mean" in r]
+    held = [(r["step"], r["eval/reward_mean"]) for r in records if "eval/reward_mean" in r]
+    if not train and not held:
+        return None
+    figure, axes = plt.subplots(figsize=(7, 4))
+    if train:
+        axes.plot(*zip(*train), label="rollout reward (mean)", alpha=0.7)
+    if held:
+        axes.plot(*zip(*held), "o-", label="held-out greedy reward")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("reward")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path = run_dir / "reward.png"
+    tmp = path.with_suffix(".tmp.png")
+    figure.savefig(tmp, dpi=110)
+    plt.close(figure)
+    tmp.replace(path)
+    return path
+
+
+def train_grpo(config: GRPOConfig) -> dict:
+    """Run RL end to end; returns the final metrics (also in ``summary.json``)."""
+    from posttrain.rewards import combine
+
+    run_dir = Path(config.output_dir)
+    loop.start(config)
+    reward = combine(parse_reward_spec(config.reward))
+    tokenizer = load_tokenizer(config.model)
+    train_rows, eval_rows = load_prompts(config, tokenizer)
+    policy = Policy(config, tokenizer)
+    trainable, total_params = count_parameters(policy.model)
+    total_steps = loop.total_steps_for(len(train_rows), config)
+    optimizer, scheduler = loop.build_optimization(policy.model, config, total_steps)
+    position = loop.resume(run_dir, config, policy.model, optimizer, scheduler)
+    truncate_metrics(run_dir, position.step, "rollouts.jsonl")
+    data_note = {"train_prompts": len(train_rows), "eval_prompts": len(eval_rows), "trainable_params": trainable,
+                 "total_params": total_params, "total_steps": total_steps}
+    logger = loop.open_run(run_dir, config, position, data_note)
+    if config.eval_before and position.step == 0 and eval_rows:
+        logger.log(0, evaluate(policy, eval_rows, reward, config))
+    rollout_log = open(run_dir / "rollouts.jsonl", "a")
+
+    def step_fn(prompt_indices: list[int]) -> loop.StepResult:
+        step = position.step + 1
+        started = time.perf_counter()
+        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
+                                top_k=config.top_k, n=config.num_generations, stop=config.stop,
+                                seed=config.seed * 1_000_003 + step)
+        rows = [train_rows[i] for i in prompt_indices]
+        samples = [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+        sampled = time.perf_counter()
+        metrics = score(reward, samples, logger, step)
+        rewards = torch.tensor([s.reward for s in samples]).view(len(rows), config.num_generations)  # (P, G)
+        advantages = compute_advantages(config.advantage, rewards, scale=config.scale_rewards)
+        for sample, advantage in zip(samples, advantages.flatten().tolist()):
+            sample.advantage = advantage
+        informative = rewards.std(dim=1) > 0  # (P,)
+        kept = [s for s, keep in zip(samples, informative.repeat_interleave(config.num_generations))
+                if keep or not config.drop_zero_variance]
+        for sample in samples:
+            rollout_log.write(json.dumps({"step": step, "prompt": sample.row.text, "completion": sample.completion.text,
+                                          "reward": sample.reward, "advantage": sample.advantage,
+                                          "finish_reason": sample.completion.finish_reason}) + "\n")
+        rollout_log.flush()
+        update = policy_update(policy, kept, optimizer, config) if kept else {"loss": 0.0}
+        seconds = time.perf_counter() - started
+        lengths = [len(s.completion.token_ids) for s in samples]
+        metrics.update({
+            "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
+            "informative_groups": float(informative.float().mean()), "completion_tokens": sum(lengths) / len(lengths),
+            "truncated_fraction": sum(s.completion.finish_reason == "length" for s in samples) / len(samples),
+            "completions_per_s": len(samples) / seconds, "rollout_seconds": sampled - started,
+            **{k: v for k, v in update.items() if k != "loss"},
+        })
+        return loop.StepResult(update["loss"], sum(len(s.completion.token_ids) for s in kept), metrics)
+
+    try:
+        last = loop.run_steps(config, run_dir, policy.model, optimizer, scheduler, position, total_steps,
+                              [len(row.prompt_ids) for row in train_rows], step_fn,
+                              lambda: evaluate(policy, eval_rows, reward, config), logger, f"grpo ({config.advantage})")
+    finally:
+        rollout_log.close()
+    final_eval = evaluate(policy, eval_rows, reward, config)
+    summary = loop.finish_run(run_dir, position, policy.model, optimizer, scheduler, config, tokenizer, logger, last,
+                              final_eval, final_eval, data_note)
+    plot = plot_rewards(run_dir)
+    if plot:
+        print(f"reward curve: {plot}")
+    return summary

@@ -1,0 +1,14 @@
+"""Evaluation: capability suites scored on a model's answers, with bootstrap intervals.
+
+- ``suite``: the :class:`~posttrain.eval.suite.Suite` protocol, the registry of built-in suites and
+  user suites (``file.jsonl:module:function``).
+- ``suites/``: one module per built-in suite (math, instruction-following, safety, tool-use,
+  multi-turn, style, helpfulness), each owning its data file, generation settings and scoring.
+- ``generation``: how a suite's items become model answers (batched, greedy, with tools).
+- ``refusal``: the pattern-based refusal classifier the safety suite uses.
+- ``stats``: seeded percentile-bootstrap confidence intervals.
+- ``run``: :func:`~posttrain.eval.run.evaluate` and the result JSON behind ``posttrain eval``.
+- ``data/``: the bundled eval items, their generator and data card.
+
+Run it as ``posttrain eval smollm2-135m --suite math safety --out result.json``.
+"""

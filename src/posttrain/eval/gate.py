@@ -1,0 +1,158 @@
+"""The regression gate: does a new eval result stay within its allowances of a baseline result?
+
+    posttrain gate NEW.json --baseline OLD.json --max-drop safety.refusal=0.02 --max-rise safety.over_refusal=0.05
+
+``--max-drop M=A`` bounds how far metric M may fall below the baseline value, ``--max-rise M=A`` how
+far it may climb above it. A point-value excursion beyond the allowance is not enough to fail when
+intervals are used (the default): eval sets are small, so the new value must be worse *beyond its own
+noise*. The rule, with ``old`` the baseline value and ``[low, high]`` the new value's confidence interval:
+
+- max-drop fails when ``old - new > allowance`` and ``high < old - allowance``
+  (even the optimistic end of the new interval lies below what is allowed);
+- max-rise fails when ``new - old > allowance`` and ``low > old + allowance``.
+
+A point excursion whose interval still reaches the allowed region is reported as ``noise`` and passes.
+``--strict`` (``use_intervals=False``), and any metric saved without an interval, compares point values
+only. The command exits 0 when every check passes, 1 when a metric regressed (naming it), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from posttrain.errors import UserError
+
+# Differences within float rounding of the allowance count as "at" the allowance, not beyond it
+# (0.90 - 0.88 is 0.020000000000000018 in floating point).
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One check: a metric, the direction it may not move in, and the verdict (ok, noise or fail)."""
+
+    metric: str
+    check: str  # "max-drop" or "max-rise"
+    old: float
+    new: float
+    delta: float  # new - old
+    allowance: float
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    rows: list[GateRow]
+
+    @property
+    def failures(self) -> list[GateRow]:
+        return [row for row in self.rows if row.verdict == "fail"]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "rows": [asdict(row) for row in self.rows]}
+
+
+def fmt(number: float | None) -> str:
+    """A metric value for people: two decimals, more only for tiny values."""
+    if number is None:
+        return "-"
+    return f"{number:.2f}" if abs(number) >= 0.01 or number == 0 else f"{number:.2g}"
+
+
+def load_result(path: str | Path) -> dict:
+    """Read an eval result JSON file (as written by ``posttrain eval``); bad files are a UserError."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"result file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read result file {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+    if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
+        raise UserError(f"{path}: not an eval result (no 'metrics' object); write one with posttrain eval")
+    return result
+
+
+def parse_allowances(pairs: Iterable[str], option: str) -> dict[str, float]:
+    """``["safety.refusal=0.02", ...]`` -> ``{"safety.refusal": 0.02}``; malformed pairs are a UserError."""
+    allowances: dict[str, float] = {}
+    for pair in pairs:
+        metric, sep, value = pair.partition("=")
+        metric = metric.strip()
+        try:
+            allowance = float(value) if sep and metric else None
+        except ValueError:
+            allowance = None
+        if allowance is None or not allowance >= 0 or allowance == float("inf"):
+            raise UserError(f"{option} expects METRIC=ALLOWANCE with a number >= 0, e.g. safety.refusal=0.02; got '{pair}'")
+        if metric in allowances:
+            raise UserError(f"{option} names '{metric}' twice")
+        allowances[metric] = allowance
+    return allowances
+
+
+def _metric_value(result: dict, metric: str, which: str) -> tuple[float, list[float] | None]:
+    entry = result["metrics"].get(metric)
+    if entry is None:
+        available = sorted(result["metrics"])
+        close = difflib.get_close_matches(metric, available, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UserError(f"metric '{metric}' is missing from the {which}{hint}; available: {', '.join(available) or 'none'}")
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if not isinstance(value, int | float):
+        raise UserError(f"metric '{metric}' has no numeric value in the {which}")
+    ci = entry.get("ci")
+    usable_ci = isinstance(ci, list | tuple) and len(ci) == 2 and all(isinstance(bound, int | float) for bound in ci)
+    return float(value), [float(bound) for bound in ci] if usable_ci else None
+
+
+def _check(metric: str, check: str, allowance: float, new: dict, baseline: dict, use_intervals: bool) -> GateRow:
+    old, _ = _metric_value(baseline, metric, "baseline")
+    value, ci = _metric_value(new, metric, "new result")
+    # Orient so that "worsening" is positive whichever direction the check guards.
+    sign = 1.0 if check == "max-drop" else -1.0
+    worsening = sign * (old - value)
+    moved = "dropped" if check == "max-drop" else "rose"
+    reason = f"{metric} {moved} {fmt(max(worsening, 0.0))} (allowed {fmt(allowance)})"
+    if worsening <= allowance + _EPSILON:
+        verdict = "ok"
+    elif use_intervals and ci is not None and sign * (old - (ci[1] if sign > 0 else ci[0])) <= allowance + _EPSILON:
+        # The end of the new interval nearest the baseline (high for a drop, low for a rise) is still allowed.
+        verdict, reason = "noise", f"{reason}, but the interval [{fmt(ci[0])}, {fmt(ci[1])}] reaches the allowed range"
+    else:
+        verdict = "fail"
+    return GateRow(metric, check, old, value, value - old, allowance, verdict, reason)
+
+
+def check_gate(
+    new: dict, baseline: dict, *, max_drop: dict[str, float], max_rise: dict[str, float], use_intervals: bool = True
+) -> GateResult:
+    """Check every allowance; see the module docstring for the rule. Unknown metrics are a UserError."""
+    rows = [_check(metric, "max-drop", allowance, new, baseline, use_intervals) for metric, allowance in max_drop.items()]
+    rows += [_check(metric, "max-rise", allowance, new, baseline, use_intervals) for metric, allowance in max_rise.items()]
+    return GateResult(passed=all(row.verdict != "fail" for row in rows), rows=rows)
+
+
+def format_gate_table(result: GateResult) -> str:
+    """The gate's rows as an aligned text table, one line per check."""
+    header = ("metric", "check", "baseline", "new", "delta", "allowed", "verdict")
+    lines = [header] + [
+        (row.metric, row.check, fmt(row.old), fmt(row.new), ("+" if row.delta > 0 else "") + fmt(row.delta),
+         fmt(row.allowance), row.verdict.upper() if row.verdict == "fail" else row.verdict)
+        for row in result.rows
+    ]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+
+
+def failure_line(result: GateResult) -> str:
+    """``gate failed: safety.refusal dropped 0.10 (allowed 0.02); ...`` naming every regressed metric."""
+    return "gate failed: " + "; ".join(row.reason for row in result.failures)

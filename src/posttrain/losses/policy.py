@@ -1,0 +1,216 @@
+"""Policy-gradient losses for RL fine-tuning: advantage estimators and the clipped surrogate.
+
+Everything here is a pure function of tensors. Shapes: ``rewards`` is (P, G) for P prompts with
+G sampled completions each; per-token tensors are flat (N,) over the completion tokens of all
+sequences, in sequence order, with ``sequence_index`` (N,) naming each token's sequence.
+
+Advantage estimators (chosen by name from :data:`ADVANTAGES`):
+
+- ``grpo``: ``(r - mean_group) / (std_group + eps)`` (Shao et al. 2024, DeepSeekMath eq. 3 with
+  outcome rewards); ``scale=False`` drops the division (Dr. GRPO, Liu et al. 2025).
+- ``rloo``: ``r_i - mean_{j != i} r_j`` = ``G / (G - 1) * (r_i - mean_group)`` (Ahmadian et al. 2024).
+- ``reinforce_pp``: ``r - mean_group``, then whitened over the whole batch (REINFORCE++ with a
+  group baseline, Hu 2025): the batch, not the group, sets the scale.
+
+Token aggregation (:func:`token_weights`) turns per-token losses into one number:
+
+- ``sequence_mean``: mean over each sequence's tokens, then over sequences (the original GRPO);
+- ``token_mean``: one mean over every token of the batch (DAPO), so long answers weigh more;
+- ``constant``: sum over tokens divided by ``sequences * max_new_tokens`` (Dr. GRPO), which
+  removes the length bias of both means.
+
+The weights take the *global* batch's counts, so micro-batches of one step add up to exactly the
+full-batch loss however they are cut.
+
+PPO with a learned critic (``posttrain ppo``) adds: :func:`gae` (generalised advantage
+estimation over padded (B, T) per-token rewards and values), :func:`whiten` (over valid tokens),
+:func:`value_loss` (the clipped value loss) and the KL-coefficient controllers
+(:class:`AdaptiveKLController`, :class:`FixedKLController`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from posttrain.losses.output import LossOutput
+
+
+def grpo_advantages(rewards: torch.Tensor, *, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """Group-normalised advantages, (P, G) -> (P, G). The std is the sample std (unbiased)."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if not scale:
+        return centred
+    return centred / (rewards.std(dim=1, keepdim=True) + eps)
+
+
+def rloo_advantages(rewards: torch.Tensor, **_) -> torch.Tensor:
+    """Leave-one-out baseline: each sample minus the mean of the other G - 1. (P, G) -> (P, G)"""
+    group = rewards.shape[1]
+    if group < 2:
+        raise ValueError("rloo needs at least 2 samples per prompt")
+    return (rewards - rewards.mean(dim=1, keepdim=True)) * group / (group - 1)
+
+
+def reinforce_pp_advantages(rewards: torch.Tensor, *, eps: float = 1e-4, **_) -> torch.Tensor:
+    """Group mean subtracted, then whitened with the whole batch's std. (P, G) -> (P, G)"""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    return (centred - centred.mean()) / (centred.std() + eps) if centred.numel() > 1 else centred
+
+
+ADVANTAGES: dict[str, Callable[..., torch.Tensor]] = {
+    "grpo": grpo_advantages,
+    "rloo": rloo_advantages,
+    "reinforce_pp": reinforce_pp_advantages,
+}
+AGGREGATIONS = ("sequence_mean", "token_mean", "constant")
+
+
+def compute_advantages(name: str, rewards: torch.Tensor, *, scale: bool = True) -> torch.Tensor:
+    if name not in ADVANTAGES:
+        raise ValueError(f"unknown advantage estimator {name!r}; choose one of: {', '.join(ADVANTAGES)}")
+    if name == "grpo":
+        return grpo_advantages(rewards, scale=scale)
+    return ADVANTAGES[name](rewards)
+
+
+def token_weights(sequence_index: torch.Tensor, sequence_lengths: torch.Tensor, aggregation: str, *,
+                  total_sequences: int, total_tokens: int, max_new_tokens: int) -> torch.Tensor:
+    """Weight of each token's loss so that ``sum(weight * token_loss)`` is the batch loss. (N,)
+
+    ``sequence_lengths`` (S,) are the token counts of the sequences this call covers (indexed by
+    ``sequence_index``); ``total_*`` count the whole global batch.
+    """
+    if aggregation == "sequence_mean":
+        return 1.0 / (sequence_lengths[sequence_index].to(torch.float32) * total_sequences)
+    if aggregation == "token_mean":
+        return torch.full(sequence_index.shape, 1.0 / total_tokens)
+    if aggregation == "constant":
+        return torch.full(sequence_index.shape, 1.0 / (total_sequences * max_new_tokens))
+    raise ValueError(f"unknown aggregation {aggregation!r}; choose one of: {', '.join(AGGREGATIONS)}")
+
+
+def k3_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
+    """Per-token KL(pi || ref) estimate ``exp(ref - logp) - (ref - logp) - 1`` (Schulman's k3):
+    unbiased for samples from pi, always >= 0. (N,)"""
+    log_ratio = ref_logps - logps
+    return torch.exp(log_ratio) - log_ratio - 1.0
+
+
+def clipped_policy_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.2,
+    ref_logps: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+) -> LossOutput:
+    """PPO's clipped surrogate per token (Schulman et al. 2017, eq. 7), plus an optional k3 KL term.
+
+    All inputs are (N,) over completion tokens: current and sampling-time log-probs, the token's
+    sequence advantage, and its aggregation weight. ``clip_high > clip_low`` is DAPO's clip-higher.
+    loss = sum_i w_i * ( -min(rho_i A_i, clip(rho_i, 1 - clip_low, 1 + clip_high) A_i) + kl_coef * KL_i )
+    """
+    ratio = torch.exp(logps - old_logps)  # (N,) rho
+    unclipped = ratio * advantages
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
+    per_token = -torch.minimum(unclipped, clipped)  # (N,)
+    metrics = {}
+    if ref_logps is not None:
+        kl = k3_kl(logps, ref_logps)
+        if kl_coef:
+            per_token = per_token + kl_coef * kl
+        metrics["kl"] = float((kl.detach() * weights).sum())
+    loss = (per_token * weights).sum()
+    with torch.no_grad():
+        metrics["clip_fraction"] = float(((clipped != unclipped).float() * weights).sum())
+        metrics["ratio_mean"] = float((ratio * weights).sum())
+    return LossOutput(loss=loss, metrics=metrics)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
+        lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation (Schulman et al. 2016, eq. 16) over right-padded sequences.
+
+    ``rewards``, ``values``, ``mask``: (B, T); ``mask`` is 1 on real tokens, which come first in
+    each row. The episode ends after the last real token (the value after it is 0):
+    ``delta_t = r_t + gamma * V_{t+1} - V_t`` and ``A_t = delta_t + gamma * lam * A_{t+1}``.
+    Returns ``(advantages, returns)``, both (B, T) and 0 on padding; ``returns = A + V`` is the
+    value target (the lambda-return).
+    """
+    mask = mask.to(values.dtype)
+    values, rewards = values * mask, rewards * mask
+    advantages = torch.zeros_like(values)
+    next_value = torch.zeros_like(values[:, 0])  # (B,) V_{t+1}; 0 after the last token
+    next_advantage = torch.zeros_like(values[:, 0])  # (B,) A_{t+1}
+    for t in reversed(range(values.shape[1])):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        # On padding, carry nothing back: the real token before it sees V = A = 0 after it.
+        advantages[:, t] = (delta + gamma * lam * next_advantage) * mask[:, t]
+        next_value, next_advantage = values[:, t], advantages[:, t]
+    return advantages, (advantages + values) * mask
+
+
+def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(x - mean) / std`` with mean and (population) std over the tokens where ``mask`` is 1;
+    0 on the others. Any shape."""
+    mask = mask.to(values.dtype)
+    count = mask.sum().clamp(min=1.0)
+    mean = (values * mask).sum() / count
+    variance = (((values - mean) * mask) ** 2).sum() / count
+    return (values - mean) * torch.rsqrt(variance + eps) * mask
+
+
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, weights: torch.Tensor,
+               clip: float | None = 0.2) -> LossOutput:
+    """Clipped value loss of PPO's critic, per token: (N,) inputs, ``weights`` as in :func:`token_weights`.
+
+    loss = sum_i w_i * 0.5 * max((V_i - R_i)^2, (V_old_i + clip(V_i - V_old_i, -c, c) - R_i)^2):
+    the new value may not gain from moving more than ``clip`` away from the rollout-time value.
+    ``clip=None`` is the plain squared error.
+    """
+    unclipped = (values - returns) ** 2  # (N,)
+    if clip is None:
+        per_token, clipped_fraction = unclipped, 0.0
+    else:
+        clipped_values = old_values + (values - old_values).clamp(-clip, clip)
+        clipped = (clipped_values - returns) ** 2
+        per_token = torch.maximum(unclipped, clipped)
+        clipped_fraction = float(((clipped > unclipped).float() * weights).sum())
+    loss = 0.5 * (per_token * weights).sum()
+    return LossOutput(loss=loss, metrics={"value_loss": float(loss.detach()), "value_clip_fraction": clipped_fraction})
+
+
+class FixedKLController:
+    """A constant KL-penalty coefficient."""
+
+    def __init__(self, coef: float):
+        self.coef = coef
+
+    def update(self, current_kl: float, n_steps: int) -> None:
+        """Nothing to adapt."""
+
+
+class AdaptiveKLController:
+    """Adaptive KL-penalty coefficient (Ziegler et al. 2019, section 2.2).
+
+    After each batch, with ``e = clip(KL / target - 1, -0.2, 0.2)`` (KL in nats per sequence):
+    ``coef *= 1 + e * n_steps / horizon``, where ``n_steps`` counts the batch's samples. Above the
+    target the penalty grows, below it shrinks, by at most 20% per ``horizon`` samples.
+    """
+
+    def __init__(self, coef: float, target: float, horizon: int):
+        self.coef, self.target, self.horizon = coef, target, horizon
+
+    def update(self, current_kl: float, n_steps: int) -> None:
+        proportional_error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
+        self.coef *= 1.0 + proportional_error * n_steps / self.horizon
+
+
+def kl_controller(coef: float, target: float | None, horizon: int) -> AdaptiveKLController | FixedKLController:
+    """Adaptive towards ``target`` nats per sequence, or fixed when ``target`` is None."""
+    return FixedKLController(coef) if target is None else AdaptiveKLController(coef, target, horizon)

@@ -1,0 +1,321 @@
+"""RLHF with PPO against a learned reward model (``posttrain ppo``), as in InstructGPT.
+
+Run: ``posttrain ppo --reward-model runs/rm/final --data bundled:preference_chat --max-steps 50``.
+
+One optimizer step of the loop below:
+
+1. **Rollout.** ``batch_size`` prompts, ``num_generations`` samples each (1 by default), sampled
+   with the KV-cache engine (the same :class:`~posttrain.algos.grpo.Policy` GRPO uses).
+2. **Score.** The reward model scores each whole conversation (prompt messages plus the answer);
+   optional rule rewards (``reward``) are added to that score.
+3. **Per-token rewards.** One no-grad pass gives the sampling-time log-probs and values, one pass
+   of the reference (LoRA: adapters disabled; full: a frozen copy) its log-probs. Each token gets
+   ``-kl_coef * (logp - ref_logp)``; the last token also gets the score (Ziegler et al. 2019).
+4. **Advantages** by GAE over those rewards and the values, whitened over the batch's tokens;
+   the returns ``A + V`` are the value targets.
+5. **Update.** ``num_iterations`` passes (optimizer steps) of PPO's clipped surrogate plus
+   ``vf_coef`` times the clipped value loss, over exactly the sampled token ids.
+6. **KL controller.** The batch's KL (nats per sequence, sum over its tokens of ``logp - ref``)
+   moves the coefficient towards ``target_kl`` (adaptive, Ziegler et al. 2019), or not at all.
+
+The critic is a value head on the policy itself: a linear layer (hidden -> 1, zero-initialised)
+on the final-normed hidden state before each completion token, so one forward gives both the
+log-probs and the values, and the value loss also trains the shared LoRA adapters (or weights).
+A separate critic model would double the forward/backward cost and the memory on a CPU box; the
+shared head is what most RLHF libraries started with. The head is training state only: it is
+in every checkpoint (exact resume) but left out of the saved final model, a plain language model.
+
+Rollouts are seeded by ``seed`` and the step, the coefficient of each step is appended to
+``kl_controller.jsonl``, so a resumed run repeats the uninterrupted one. Every sample goes to
+``rollouts.jsonl``; ``reward.png`` plots the reward against the step. Evaluation answers the
+held-out prompts greedily and reports their mean reward-model score and KL to the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from posttrain.algos import grpo
+from posttrain.algos.grpo import Policy, PromptRow, Sample
+from posttrain.config import PPOConfig
+from posttrain.data.batching import collate, split_micro_batches
+from posttrain.data.render import Rendered
+from posttrain.errors import UserError
+from posttrain.losses.policy import clipped_policy_loss, gae, kl_controller, value_loss, whiten
+from posttrain.models.loading import load_tokenizer
+from posttrain.models.logprobs import backbone_and_head, chunked_token_logps
+from posttrain.models.lora import count_parameters
+from posttrain.models.reward import RewardModel
+from posttrain.rollout.generate import SamplingParams
+from posttrain.training import loop
+from posttrain.training.checkpoint import truncate_metrics
+from posttrain.training.optim import build_optimizer, build_scheduler
+
+KL_LOG = "kl_controller.jsonl"  # {"step", "kl_coef"}: the coefficient after each step's update
+
+
+def _leave_out_of_saves(module, state_dict, prefix, local_metadata) -> None:
+    # state_dict() is what Hugging Face saves; checkpoints save named_parameters() and keep the head.
+    for key in [key for key in state_dict if key.startswith(prefix)]:
+        del state_dict[key]
+
+
+def attach_value_head(model) -> torch.nn.Linear:
+    """Give ``model`` a ``value_head`` (hidden -> 1), zero so that the first values are 0 and its
+    first gradients leave the backbone alone. It trains, is checkpointed, and is not saved with the model."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    weight = inner.get_output_embeddings().weight
+    head = torch.nn.Linear(weight.shape[1], 1, dtype=weight.dtype)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    head.register_state_dict_post_hook(_leave_out_of_saves)
+    model.value_head = head
+    return head
+
+
+def logps_and_values(model, sequences: list[Rendered], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob and value of every completion token of ``sequences``, flat in sequence order, from one
+    forward pass. (N,), (N,): the value of token t is V(state before it), read where t is predicted."""
+    batch = collate(sequences, pad_id)
+    body, head_weight = backbone_and_head(model)
+    hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
+    positions = batch.target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
+    selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (N, H)
+    logps = chunked_token_logps(selected, head_weight, batch.targets.reshape(-1)[positions], chunk)
+    return logps, model.value_head(selected).squeeze(-1)
+
+
+def micro_batches(sequences: list[Rendered], config: PPOConfig) -> list[list[int]]:
+    return split_micro_batches(list(range(len(sequences))), [len(seq) for seq in sequences], config.micro_batch_tokens)
+
+
+def per_sequence(flat: torch.Tensor, group: list[int], sequences: list[Rendered]) -> tuple[torch.Tensor, ...]:
+    """Split a flat (N,) token tensor of a micro-batch into one tensor per sequence."""
+    return flat.split([sum(sequences[i].loss_mask) for i in group])
+
+
+def load_reward_model(config: PPOConfig) -> RewardModel:
+    if not config.reward_model:
+        raise UserError("ppo needs a reward model: set reward_model to a directory saved by `posttrain rm` "
+                        "(--reward-model runs/rm/final)")
+    if not Path(config.reward_model).expanduser().is_dir():
+        raise UserError(f"reward_model: no directory '{config.reward_model}'; train one with `posttrain rm`")
+    try:
+        return RewardModel.load(config.reward_model)
+    except UserError as error:
+        raise UserError(f"reward_model: {error}") from None
+
+
+def score_samples(reward_model: RewardModel, extra_reward, samples: list[Sample], step: int,
+                  batch_size: int) -> tuple[list[float], dict[str, float]]:
+    """Each sample's reward = reward-model score of the whole conversation + extra rule rewards.
+    Returns the reward-model scores and the rule rewards' logging means."""
+    conversations = [s.row.messages + [{"role": "assistant", "content": s.completion.text}] for s in samples]
+    rm_scores = reward_model.score(conversations, batch_size)
+    metrics = grpo.score(extra_reward, samples, None, step) if extra_reward is not None else {}
+    for sample, rm_score in zip(samples, rm_scores):
+        sample.reward += rm_score  # the rule rewards' total, or 0
+    return rm_scores, metrics
+
+
+class Rollouts:
+    """A scored rollout batch and the per-token tensors PPO needs, one (T_i,) tensor per sequence."""
+
+    def __init__(self, samples: list[Sample], config: PPOConfig):
+        self.samples = samples
+        self.sequences = grpo.sequences_of(samples)
+        self.groups = micro_batches(self.sequences, config)
+        self.lengths = torch.tensor([len(s.completion.token_ids) for s in samples])  # (S,)
+        self.old_logps: list[torch.Tensor] = [torch.empty(0)] * len(samples)
+        self.old_values: list[torch.Tensor] = [torch.empty(0)] * len(samples)
+        self.ref_logps: list[torch.Tensor] = [torch.empty(0)] * len(samples)
+        self.advantages: list[torch.Tensor] = []
+        self.returns: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def compute_token_tensors(self, policy: Policy) -> None:
+        """Sampling-time log-probs and values (the policy before this step's update), and the reference's log-probs."""
+        for group in self.groups:
+            batch = [self.sequences[i] for i in group]
+            logps, values = logps_and_values(policy.model, batch, policy.pad_id, policy.config.logits_chunk)
+            ref_logps = policy.token_logps(batch, reference=True)
+            for i, *tensors in zip(group, *(per_sequence(t, group, self.sequences) for t in (logps, values, ref_logps))):
+                self.old_logps[i], self.old_values[i], self.ref_logps[i] = tensors
+
+    def sequence_kls(self) -> torch.Tensor:
+        """KL to the reference per sequence, estimated as the sum of ``logp - ref_logp`` over its sampled tokens. (S,)"""
+        return torch.stack([(logps - ref).sum() for logps, ref in zip(self.old_logps, self.ref_logps)])
+
+    def estimate_advantages(self, kl_coef: float, config: PPOConfig) -> None:
+        """Per-token rewards (KL penalty, plus the score at the last token), then GAE and whitening."""
+        mask = pad_sequence([torch.ones(int(n)) for n in self.lengths], batch_first=True)  # (S, T)
+        log_ratios = pad_sequence([lp - ref for lp, ref in zip(self.old_logps, self.ref_logps)], batch_first=True)
+        rewards = -kl_coef * log_ratios  # (S, T)
+        rewards[torch.arange(len(self.samples)), self.lengths - 1] += torch.tensor([s.reward for s in self.samples])
+        values = pad_sequence(self.old_values, batch_first=True)  # (S, T)
+        advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
+        if config.whiten_advantages:
+            advantages = whiten(advantages, mask)
+        self.advantages = [row[:n] for row, n in zip(advantages, self.lengths)]
+        self.returns = [row[:n] for row, n in zip(returns, self.lengths)]
+
+
+
+def gather(per_sequence_tensors: list[torch.Tensor], group: list[int]) -> torch.Tensor:
+    """The flat (N,) tensor of one micro-batch, in the order its forward pass returns tokens."""
+    return torch.cat([per_sequence_tensors[i] for i in group])
+
+
+def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig) -> dict[str, float]:
+    """``num_iterations`` passes of clipped surrogate + value loss; the caller takes the last optimizer step.
+    Token-mean over the whole batch: every token weighs ``1 / total_tokens``."""
+    total_tokens = int(rollouts.lengths.sum())
+    metrics: dict[str, float] = {}
+    for iteration in range(config.num_iterations):
+        last = iteration == config.num_iterations - 1
+        for group in rollouts.groups:
+            logps, values = logps_and_values(policy.model, [rollouts.sequences[i] for i in group], policy.pad_id,
+                                             config.logits_chunk)  # (N,), (N,)
+            weights = torch.full_like(logps, 1.0 / total_tokens)
+            policy_output = clipped_policy_loss(logps, gather(rollouts.old_logps, group),
+                                                gather(rollouts.advantages, group), weights,
+                                                clip_low=config.clip_low, clip_high=config.clip_high)
+            value_output = value_loss(values, gather(rollouts.old_values, group), gather(rollouts.returns, group),
+                                      weights, config.value_clip)
+            loss = policy_output.loss + config.vf_coef * value_output.loss
+            loss.backward()
+            if last:
+                for key, value in {"loss": loss.item(), "policy_loss": policy_output.loss.item(),
+                                   "entropy_estimate": -float((logps.detach() * weights).sum()),
+                                   **policy_output.metrics, **value_output.metrics}.items():
+                    metrics[key] = metrics.get(key, 0.0) + value
+        if not last:
+            loop.clip_gradients(policy.model, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(policy: Policy, reward_model: RewardModel, extra_reward, rows: list[PromptRow], config: PPOConfig) -> dict:
+    """Greedy answers to the held-out prompts: mean reward-model score, total reward, KL to the reference
+    (nats per answer, sum of ``logp - ref_logp`` over its tokens) and length."""
+    if not rows:
+        return {}
+    completions = policy.sample(rows, SamplingParams(max_new_tokens=config.max_new_tokens, temperature=0.0,
+                                                     stop=config.stop))
+    samples = [Sample(rows[c.prompt_index], c) for c in completions]
+    rm_scores, _ = score_samples(reward_model, extra_reward, samples, 0, config.rollout_batch_size)
+    sequences = grpo.sequences_of(samples)
+    kls = torch.zeros(len(samples))  # (S,)
+    for group in micro_batches(sequences, config):
+        batch = [sequences[i] for i in group]
+        log_ratios = policy.token_logps(batch) - policy.token_logps(batch, reference=True)  # (N,)
+        kls[group] = torch.stack([ratios.sum() for ratios in per_sequence(log_ratios, group, sequences)])
+    return {"eval/rm_score": sum(rm_scores) / len(rm_scores),
+            "eval/reward_mean": sum(s.reward for s in samples) / len(samples),
+            "eval/kl": float(kls.mean()),
+            "eval/completion_tokens": sum(len(c.token_ids) for c in completions) / len(completions)}
+
+
+def build_optimization(policy: Policy, value_head: torch.nn.Linear, config: PPOConfig, total_steps: int):
+    """AdamW and schedule as every trainer's, with the value head in its own group at ``value_lr``."""
+    optimizer = build_optimizer(policy.model, config)
+    head = {id(param) for param in value_head.parameters()}
+    for group in optimizer.param_groups:
+        group["params"] = [param for param in group["params"] if id(param) not in head]
+    optimizer.add_param_group({"params": list(value_head.parameters()), "lr": config.value_lr or config.lr,
+                               "weight_decay": 0.0})
+    return optimizer, build_scheduler(optimizer, config, total_steps)
+
+
+def append_jsonl(path: Path, records: list[dict]) -> None:
+    with open(path, "a") as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in records)
+
+
+def restore_kl_coef(run_dir: Path, step: int, config: PPOConfig) -> float:
+    """The coefficient after ``step`` from ``kl_controller.jsonl`` (records of later steps dropped)."""
+    truncate_metrics(run_dir, step, KL_LOG)
+    path = run_dir / KL_LOG
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return records[-1]["kl_coef"] if records else config.init_kl_coef
+
+
+def train_ppo(config: PPOConfig) -> dict:
+    """Run PPO end to end; returns the final metrics (also in ``summary.json``)."""
+    from posttrain.rewards import combine
+
+    run_dir = Path(config.output_dir)
+    reward_model = load_reward_model(config)
+    loop.start(config)
+    extra_reward = combine(grpo.parse_reward_spec(config.reward)) if config.reward else None
+    tokenizer = load_tokenizer(config.model)
+    train_rows, eval_rows = grpo.load_prompts(config, tokenizer)
+    policy = Policy(config, tokenizer)
+    value_head = attach_value_head(policy.model)
+    trainable, total_params = count_parameters(policy.model)
+    total_steps = loop.total_steps_for(len(train_rows), config)
+    optimizer, scheduler = build_optimization(policy, value_head, config, total_steps)
+    position = loop.resume(run_dir, config, policy.model, optimizer, scheduler)
+    truncate_metrics(run_dir, position.step, "rollouts.jsonl")
+    controller = kl_controller(restore_kl_coef(run_dir, position.step, config), config.target_kl, config.kl_horizon)
+    data_note = {"train_prompts": len(train_rows), "eval_prompts": len(eval_rows), "trainable_params": trainable,
+                 "total_params": total_params, "total_steps": total_steps}
+    logger = loop.open_run(run_dir, config, position, data_note)
+
+    def run_eval() -> dict:
+        return evaluate(policy, reward_model, extra_reward, eval_rows, config)
+
+    if config.eval_before and position.step == 0 and eval_rows:
+        logger.log(0, run_eval())
+
+    def step_fn(prompt_indices: list[int]) -> loop.StepResult:
+        step = position.step + 1
+        started = time.perf_counter()
+        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
+                                top_k=config.top_k, n=config.num_generations, stop=config.stop,
+                                seed=config.seed * 1_000_003 + step)
+        rows = [train_rows[i] for i in prompt_indices]
+        samples = [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+        sampled = time.perf_counter()
+        rm_scores, metrics = score_samples(reward_model, extra_reward, samples, step, config.rollout_batch_size)
+        rollouts = Rollouts(samples, config)
+        rollouts.compute_token_tensors(policy)
+        kl_coef = controller.coef
+        rollouts.estimate_advantages(kl_coef, config)
+        kls = rollouts.sequence_kls()  # (S,)
+        append_jsonl(run_dir / "rollouts.jsonl", [
+            {"step": step, "prompt": sample.row.text, "completion": sample.completion.text, "reward": sample.reward,
+             "rm_score": rm_score, "kl": kl, "finish_reason": sample.completion.finish_reason}
+            for sample, rm_score, kl in zip(samples, rm_scores, kls.tolist())])
+        update = ppo_update(policy, rollouts, optimizer, config)
+        controller.update(float(kls.mean()), len(samples))
+        append_jsonl(run_dir / KL_LOG, [{"step": step, "kl_coef": controller.coef}])
+        rewards = torch.tensor([s.reward for s in samples])
+        values, returns = torch.cat(rollouts.old_values), torch.cat(rollouts.returns)
+        metrics.update({
+            "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(samples) > 1 else 0.0,
+            "rm_score": sum(rm_scores) / len(rm_scores), "kl": float(kls.mean()), "kl_coef": kl_coef,
+            "value_mean": float(values.mean()), "return_mean": float(returns.mean()),
+            "completion_tokens": float(rollouts.lengths.float().mean()),
+            "truncated_fraction": sum(s.completion.finish_reason == "length" for s in samples) / len(samples),
+            "completions_per_s": len(samples) / (time.perf_counter() - started), "rollout_seconds": sampled - started,
+            **{key: value for key, value in update.items() if key != "loss"},
+        })
+        return loop.StepResult(update["loss"], int(rollouts.lengths.sum()), metrics)
+
+    last = loop.run_steps(config, run_dir, policy.model, optimizer, scheduler, position, total_steps,
+                          [len(row.prompt_ids) for row in train_rows], step_fn, run_eval, logger, "ppo")
+    final_eval = run_eval()
+    summary = loop.finish_run(run_dir, position, policy.model, optimizer, scheduler, config, tokenizer, logger, last,
+                              final_eval, {**final_eval, "kl_coef": controller.coef}, data_note)
+    plot = grpo.plot_rewards(run_dir)
+    if plot:
+        print(f"reward curve: {plot}")
+    return summary

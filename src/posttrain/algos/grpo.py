@@ -153,6 +153,15 @@ class Policy:
         return logps
 
 
+def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) -> list[Sample]:
+    """``num_generations`` samples of each row, seeded by the run's seed and the step, so a resumed
+    run samples exactly what the uninterrupted one did. Ordered by (row, sample)."""
+    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
+                            top_k=config.top_k, n=config.num_generations, stop=config.stop,
+                            seed=config.seed * 1_000_003 + step)
+    return [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+
+
 def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> dict[str, float]:
     """Fill each sample's reward; returns per-component means for logging."""
     from posttrain.rewards import score_rollouts
@@ -284,11 +293,8 @@ def train_grpo(config: GRPOConfig) -> dict:
     def step_fn(prompt_indices: list[int]) -> loop.StepResult:
         step = position.step + 1
         started = time.perf_counter()
-        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                                top_k=config.top_k, n=config.num_generations, stop=config.stop,
-                                seed=config.seed * 1_000_003 + step)
         rows = [train_rows[i] for i in prompt_indices]
-        samples = [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+        samples = sample_rollouts(policy, rows, config, step)
         sampled = time.perf_counter()
         metrics = score(reward, samples, logger, step)
         rewards = torch.tensor([s.reward for s in samples]).view(len(rows), config.num_generations)  # (P, G)

@@ -41,7 +41,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from posttrain.algos import grpo
-from posttrain.algos.grpo import Policy, PromptRow, Sample
+from posttrain.algos.grpo import Policy, PromptRow, Sample, sample_rollouts
 from posttrain.config import PPOConfig
 from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.render import Rendered
@@ -278,11 +278,8 @@ def train_ppo(config: PPOConfig) -> dict:
     def step_fn(prompt_indices: list[int]) -> loop.StepResult:
         step = position.step + 1
         started = time.perf_counter()
-        params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                                top_k=config.top_k, n=config.num_generations, stop=config.stop,
-                                seed=config.seed * 1_000_003 + step)
         rows = [train_rows[i] for i in prompt_indices]
-        samples = [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+        samples = sample_rollouts(policy, rows, config, step)
         sampled = time.perf_counter()
         rm_scores, metrics = score_samples(reward_model, extra_reward, samples, step, config.rollout_batch_size)
         rollouts = Rollouts(samples, config)

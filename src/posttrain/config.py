@@ -128,33 +128,21 @@ class RMConfig(TrainConfig):
     )
 
 
-class GRPOConfig(TrainConfig):
-    """RL with group-relative advantages: GRPO, RLOO, REINFORCE++ (``posttrain grpo``)."""
+class RolloutConfig(TrainConfig):
+    """Fields every RL trainer shares: rollout sampling, the clipped update and held-out evaluation."""
 
-    output_dir: str = Field("runs/grpo", description="Run directory: checkpoints, metrics, rollouts, final model.")
     format: str = Field("prompts", description="Data format: prompts (a 'prompt' plus fields the reward reads).")
     lr: float = Field(1e-5, gt=0, description="Peak learning rate (AdamW).")
     warmup_ratio: float = Field(0.0, ge=0, le=1, description="Fraction of steps spent warming up linearly.")
     schedule: Literal["cosine", "linear", "constant"] = Field("constant", description="Decay after warmup.")
     batch_size: int = Field(8, gt=0, description="Prompts per optimizer step; each gets num_generations samples.")
-    eval_fraction: float = Field(0.0, ge=0, lt=1, description="Share of `data` held out when eval_data is not given.")
-    reward: str | dict[str, float] = Field(
-        "math_correct", description="Reward: a builtin name or module:function, or weighted 'a=1.0,b=0.2' (a mapping in YAML).")
-    num_generations: int = Field(8, ge=2, description="Completions sampled per prompt (the group).")
     max_new_tokens: int = Field(64, gt=0, description="Longest completion.")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of rollouts.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of rollouts (1: off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling of rollouts (0: off).")
     stop: list[str] = Field(default_factory=list, description="Stop strings that end a completion.")
-    advantage: Literal["grpo", "rloo", "reinforce_pp"] = Field("grpo", description="Advantage estimator.")
-    scale_rewards: bool = Field(True, description="grpo: divide by the group's reward std (false: Dr. GRPO).")
-    loss_aggregation: Literal["sequence_mean", "token_mean", "constant"] = Field(
-        "token_mean", description="How token losses are averaged: per sequence, over all tokens, or by a constant.")
     clip_low: float = Field(0.2, ge=0, lt=1, description="Lower clip range of the importance ratio (1 - eps).")
     clip_high: float = Field(0.2, ge=0, description="Upper clip range of the importance ratio (1 + eps).")
-    kl_coef: float = Field(0.0, ge=0, description="Weight of the k3 KL penalty to the reference model (0: no reference pass).")
-    num_iterations: int = Field(1, gt=0, description="Optimisation epochs over each rollout batch.")
-    drop_zero_variance: bool = Field(True, description="Skip groups whose samples all got the same reward (no signal).")
     rollout_batch_size: int = Field(32, gt=0, description="Sequences generated together.")
     eval_prompts: int = Field(64, ge=0, description="Held-out prompts scored greedily at each evaluation (0: none).")
     eval_before: bool = Field(True, description="Also evaluate the starting model, as step 0.")
@@ -164,6 +152,23 @@ class GRPOConfig(TrainConfig):
         if self.max_new_tokens >= self.max_length:
             raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be < max_length ({self.max_length})")
         return self
+
+
+class GRPOConfig(RolloutConfig):
+    """RL with group-relative advantages: GRPO, RLOO, REINFORCE++ (``posttrain grpo``)."""
+
+    output_dir: str = Field("runs/grpo", description="Run directory: checkpoints, metrics, rollouts, final model.")
+    eval_fraction: float = Field(0.0, ge=0, lt=1, description="Share of `data` held out when eval_data is not given.")
+    reward: str | dict[str, float] = Field(
+        "math_correct", description="Reward: a builtin name or module:function, or weighted 'a=1.0,b=0.2' (a mapping in YAML).")
+    num_generations: int = Field(8, ge=2, description="Completions sampled per prompt (the group).")
+    advantage: Literal["grpo", "rloo", "reinforce_pp"] = Field("grpo", description="Advantage estimator.")
+    scale_rewards: bool = Field(True, description="grpo: divide by the group's reward std (false: Dr. GRPO).")
+    loss_aggregation: Literal["sequence_mean", "token_mean", "constant"] = Field(
+        "token_mean", description="How token losses are averaged: per sequence, over all tokens, or by a constant.")
+    kl_coef: float = Field(0.0, ge=0, description="Weight of the k3 KL penalty to the reference model (0: no reference pass).")
+    num_iterations: int = Field(1, gt=0, description="Optimisation epochs over each rollout batch.")
+    drop_zero_variance: bool = Field(True, description="Skip groups whose samples all got the same reward (no signal).")
 
 
 class RejectionConfig(BaseConfig):
@@ -194,26 +199,14 @@ class RejectionConfig(BaseConfig):
     progress: bool = Field(True, description="Show a progress bar.")
 
 
-class PPOConfig(TrainConfig):
+class PPOConfig(RolloutConfig):
     """RLHF with PPO against a reward model: policy plus value head, adaptive KL penalty, GAE (``posttrain ppo``)."""
 
     output_dir: str = Field("runs/ppo", description="Run directory: checkpoints, metrics, rollouts, final model.")
-    format: str = Field("prompts", description="Data format: prompts (a 'prompt' plus fields extra rewards read).")
-    lr: float = Field(1e-5, gt=0, description="Peak learning rate (AdamW).")
-    warmup_ratio: float = Field(0.0, ge=0, le=1, description="Fraction of steps spent warming up linearly.")
-    schedule: Literal["cosine", "linear", "constant"] = Field("constant", description="Decay after warmup.")
-    batch_size: int = Field(8, gt=0, description="Prompts per optimizer step; each gets num_generations samples.")
     reward_model: str | None = Field(None, description="Reward model directory saved by `posttrain rm` (required).")
     reward: str | dict[str, float] | None = Field(
         None, description="Extra rule rewards added to the reward-model score: a name, module:function or 'a=1,b=0.2'.")
     num_generations: int = Field(1, ge=1, description="Completions sampled per prompt.")
-    max_new_tokens: int = Field(64, gt=0, description="Longest completion.")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature of rollouts.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling of rollouts (1: off).")
-    top_k: int = Field(0, ge=0, description="Top-k sampling of rollouts (0: off).")
-    stop: list[str] = Field(default_factory=list, description="Stop strings that end a completion.")
-    clip_low: float = Field(0.2, ge=0, lt=1, description="Lower clip range of the importance ratio (1 - eps).")
-    clip_high: float = Field(0.2, ge=0, description="Upper clip range of the importance ratio (1 + eps).")
     num_iterations: int = Field(2, gt=0, description="PPO epochs (optimizer steps) over each rollout batch.")
     init_kl_coef: float = Field(0.05, gt=0, description="KL penalty coefficient in the reward (its start when adaptive).")
     target_kl: float | None = Field(
@@ -225,21 +218,12 @@ class PPOConfig(TrainConfig):
     value_clip: float | None = Field(0.2, gt=0, description="Clip range of the value update around rollout values (null: off).")
     whiten_advantages: bool = Field(True, description="Normalise advantages to mean 0, std 1 over the batch's tokens.")
     value_lr: float | None = Field(None, gt=0, description="Learning rate of the value head (default: lr).")
-    rollout_batch_size: int = Field(32, gt=0, description="Sequences generated (and scored) together.")
-    eval_prompts: int = Field(64, ge=0, description="Held-out prompts answered greedily at each evaluation (0: none).")
-    eval_before: bool = Field(True, description="Also evaluate the starting model, as step 0.")
 
     @property
     def kl_coef(self) -> float:
         """The starting KL coefficient, under the name the shared policy wrapper (``algos.grpo.Policy``)
         reads to decide that it needs the reference model; PPO always does."""
         return self.init_kl_coef
-
-    @model_validator(mode="after")
-    def _check_lengths(self):
-        if self.max_new_tokens >= self.max_length:
-            raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be < max_length ({self.max_length})")
-        return self
 
 
 def _closest(name: str, valid: list[str]) -> str:

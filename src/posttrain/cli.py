@@ -329,6 +329,41 @@ def gate(new_result, baseline, drops, rises, strict, as_json):
         click.echo(failure_line(result), err=True)
         sys.exit(1)
 
+@cli.command("run")
+@click.argument("recipe_file", type=click.Path())
+@click.option("--dry-run", is_flag=True, help="Validate the whole recipe (data, models, rewards, suites, keys) and stop.")
+@click.option("--restart", is_flag=True, help="Run every stage again instead of resuming the run directory.")
+def run_command(recipe_file: str, dry_run: bool, restart: bool) -> None:
+    """Run a recipe: a list of stages (sft, rm, dpo, grpo, ppo, rejection-sample, eval, gate, export).
+
+    Each stage's output feeds the next by name; the run directory's manifest.json records configs,
+    data hashes, versions, timings and metrics. Running again resumes: finished stages are skipped,
+    an interrupted one continues from its last checkpoint. Example: posttrain run recipes/quickstart.yaml
+    """
+    from posttrain.pipeline.recipe import load_recipe
+    from posttrain.pipeline.runner import GateFailed, check, plan, run_recipe
+
+    recipe = load_recipe(recipe_file)
+    if dry_run:
+        _quiet_libraries()
+        for line in check(recipe, plan(recipe)):
+            click.echo(line)
+        click.echo("dry run: the recipe is valid")
+        return
+    _quiet_libraries()
+    try:
+        result = run_recipe(recipe, restart=restart, echo=click.echo)
+    except GateFailed as failure:
+        click.echo(str(failure), err=True)
+        sys.exit(1)
+    seconds = result.manifest.get("seconds_this_run", 0)
+    click.echo(f"\nrun '{recipe.name}' finished in {seconds / 60:.1f} min: {result.run_dir}")
+    if result.table:
+        click.echo("\n" + result.table)
+    if result.report:
+        click.echo(f"\nHTML report: {result.report}")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

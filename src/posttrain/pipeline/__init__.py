@@ -1,0 +1,1 @@
+"""Recipes (``posttrain run``), export, and the feedback-driven retraining loop (``posttrain loop``)."""

@@ -364,6 +364,23 @@ def run_command(recipe_file: str, dry_run: bool, restart: bool) -> None:
         click.echo(f"\nHTML report: {result.report}")
 
 
+@cli.command("loop")
+@click.argument("loop_file", type=click.Path())
+def loop_command(loop_file: str) -> None:
+    """One round of continuous post-training: feedback since the last round -> data -> retrain
+    (DPO by default) -> eval -> gate against the promoted model -> promote only if the gate passes.
+
+    LOOP_FILE sets the feedback source (records JSONL or the feedback store's URL), the first
+    promoted model, the stages' configs and the gate. Example: posttrain loop recipes/loop.yaml
+    """
+    from posttrain.pipeline.loop import load_loop_config, run_round
+
+    config = load_loop_config(loop_file)
+    _quiet_libraries()
+    record = run_round(config, echo=click.echo)
+    click.echo(json.dumps({key: record[key] for key in ("round", "status") if key in record}))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

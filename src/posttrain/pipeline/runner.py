@@ -159,7 +159,22 @@ def check(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
                 value = getattr(config, key)
                 if value not in produced and not Path(value).is_file():
                     raise UserError(f"stage '{stage.name}': {key}: '{value}' is neither an eval stage nor a result file")
+                evaluator = next((p for p in planned if p.output == value and p.kind == "eval"), None)
+                if evaluator is not None:
+                    _check_gate_metrics(stage, evaluator)
+            lines.append(f"  {stage.name}: gate metrics {', '.join([*config.max_drop, *config.max_rise])}: known")
     return lines
+
+
+def _check_gate_metrics(gate: PlannedStage, evaluator: PlannedStage) -> None:
+    from posttrain.config import _closest
+    from posttrain.eval.run import build_suites
+
+    known = [f"{suite.name}.{metric}" for suite in build_suites(list(evaluator.config.suites)) for metric in suite.metrics]
+    for metric in [*gate.config.max_drop, *gate.config.max_rise]:
+        if metric not in known:
+            raise UserError(f"stage '{gate.name}': metric '{metric}'{_closest(metric, known)} is not measured by "
+                            f"eval stage '{evaluator.name}' (it has: {', '.join(known)})")
 
 
 def _check_model(spec: str) -> str:

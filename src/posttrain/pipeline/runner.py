@@ -149,9 +149,7 @@ def check(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
             combine(reward)
             lines.append(f"  {stage.name}: reward {reward}: resolves")
         if stage.kind == "eval":
-            from posttrain.eval.run import build_suites
-
-            suites = build_suites(list(config.suites))
+            suites = _suites(config)
             lines.append(f"  {stage.name}: suites {', '.join(suite.name for suite in suites)}: "
                          f"{sum(len(suite.items()[: config.limit]) for suite in suites)} items")
         if stage.kind == "gate":
@@ -166,11 +164,16 @@ def check(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
     return lines
 
 
+def _suites(config) -> list:
+    from posttrain.eval.run import SuiteOptions, build_suites
+
+    return build_suites(list(config.suites), SuiteOptions(judge=config.judge, baseline=config.baseline))
+
+
 def _check_gate_metrics(gate: PlannedStage, evaluator: PlannedStage) -> None:
     from posttrain.config import _closest
-    from posttrain.eval.run import build_suites
 
-    known = [f"{suite.name}.{metric}" for suite in build_suites(list(evaluator.config.suites)) for metric in suite.metrics]
+    known = [f"{suite.name}.{metric}" for suite in _suites(evaluator.config) for metric in suite.metrics]
     for metric in [*gate.config.max_drop, *gate.config.max_rise]:
         if metric not in known:
             raise UserError(f"stage '{gate.name}': metric '{metric}'{_closest(metric, known)} is not measured by "

@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import types
+import warnings
 import typing
 from typing import Any, Literal
 
@@ -37,6 +38,8 @@ def _quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    # Deprecation notices about transformers' own internals say nothing a user can act on.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
 
 
 def _click_type(annotation) -> tuple[Any, dict]:

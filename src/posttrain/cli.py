@@ -244,8 +244,9 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--judge", help="Reward model directory judging the helpfulness suite.")
 @click.option("--baseline", help="Model the helpfulness suite compares against.")
+@click.option("--refusal-judge", help="Chat model judging refusals in the safety suite (default: the pattern classifier).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, progress) -> None:
+def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, refusal_judge, progress) -> None:
     """Evaluate MODEL on capability suites and print each metric with a 95% bootstrap interval.
 
     Example: posttrain eval smollm2-135m --suite math safety style --out base.json
@@ -257,7 +258,7 @@ def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge
 
     started = time.monotonic()
     result = evaluate(model, [*suites, *more_suites], limit=limit, seed=seed, batch_size=batch_size,
-                      judge=judge, baseline=baseline, progress=progress)
+                      judge=judge, baseline=baseline, refusal_judge=refusal_judge, progress=progress)
     click.echo(format_table(result))
     click.echo(f"{len(result['items'])} items in {time.monotonic() - started:.0f} s")
     if out:

@@ -52,6 +52,7 @@ def evaluate(
     batch_size: int = 16,
     judge: str | None = None,
     baseline: str | None = None,
+    refusal_judge: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Evaluate the model ``model_spec`` (embedded name, HF directory, .gguf, hub id) on ``suites``.
@@ -59,7 +60,7 @@ def evaluate(
     ``limit`` keeps the first N items of each suite (data files are ordered so any prefix mixes
     each suite's kinds of items). Returns the result dict described in the module docstring.
     """
-    built = build_suites(suites, SuiteOptions(judge=judge, baseline=baseline))
+    built = build_suites(suites, SuiteOptions(judge=judge, baseline=baseline, refusal_judge=refusal_judge))
     items = {suite.name: suite.items()[:limit] for suite in built}  # read before loading: bad data fails fast
     from posttrain.models.loading import load_model, load_tokenizer
 

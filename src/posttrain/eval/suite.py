@@ -50,6 +50,7 @@ class SuiteOptions:
 
     judge: str | None = None
     baseline: str | None = None
+    refusal_judge: str | None = None  # a chat model judging refusals in the safety suite (default: patterns)
 
 
 @dataclass(frozen=True)

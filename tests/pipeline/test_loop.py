@@ -7,7 +7,12 @@ import pytest
 import yaml
 
 from posttrain.errors import UserError
-from posttrain.feedback.records import FeedbackRecord, record_line
+from posttrain.feedback.records import (
+    Answer,
+    FeedbackRecord,
+    record_line,
+    to_training_rows,
+)
 from posttrain.pipeline.loop import load_loop_config, read_feedback, run_round
 
 FAST = {"progress": False, "tensorboard": False, "max_length": 96, "warmup_ratio": 0.0}
@@ -96,3 +101,27 @@ def test_feedback_cutoff_and_bad_input(tmp_path):
     (tmp_path / "loop.yaml").write_text("feedback: f.jsonl\n")
     with pytest.raises(UserError, match="gate"):
         load_loop_config(str(tmp_path / "loop.yaml"))
+
+
+def test_the_loop_reads_judgements_and_served_feedback_from_the_store(tmp_path):
+    from posttrain.feedback.store import FeedbackStore, NewItem, NewJudgement
+
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    store = FeedbackStore(url)
+    store.create_campaign("c1", judgements_per_item=1)
+    prompt = [{"role": "user", "content": "Capital of France?"}]
+    store.add_items("c1", [NewItem(prompt=prompt, answers=[Answer(text="Paris.", source="a"),
+                                                            Answer(text="Lyon.", source="b")])])
+    store.add_reviewer("ana", "a long password 1")
+    item = store.next_item("c1", "ana")
+    store.add_judgement(NewJudgement(item_id=item.item_id, reviewer="ana", preferred=0))
+    store.record_served(FeedbackRecord(kind="served", id="chatcmpl-1", model="m", prompt=prompt,
+                                       answers=[{"text": "Paris!", "source": "m"}]))
+    store.add_served_feedback("chatcmpl-1", thumbs="down")
+    records = read_feedback(url, None)
+    store.close()
+    rows = to_training_rows(records)
+    assert [(row["chosen"], row["rejected"]) for row in rows.preference] == [("Paris.", "Lyon.")]
+    assert [(row["completion"], row["label"]) for row in rows.unpaired] == [("Paris!", False)]
+    newest = max(record.created for record in records)
+    assert read_feedback(url, newest) == []  # nothing newer than the last record

@@ -1,0 +1,1 @@
+"""The labeling app: campaigns of prompts with candidate answers, judged by reviewers in a browser."""

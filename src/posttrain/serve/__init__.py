@@ -1,0 +1,6 @@
+"""The OpenAI-compatible serving endpoint with feedback capture (``posttrain serve``).
+
+``app`` (routes, errors, auth), ``protocol`` (request schemas), ``chat`` (messages to prompt ids,
+model text to assistant messages and stream deltas), ``scheduler`` (continuous batching),
+``feedback`` (where served responses and feedback go), ``cli`` (the command).
+"""

@@ -402,6 +402,7 @@ def main() -> None:
         sys.exit(130)
 
 
+from posttrain.serve.cli import serve; cli.add_command(serve)  # noqa: E402, E702
 from posttrain.label.cli import label; cli.add_command(label)  # noqa: E402, E702
 
 if __name__ == "__main__":

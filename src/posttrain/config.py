@@ -71,6 +71,8 @@ class TrainConfig(BaseConfig):
     wandb_project: str | None = Field(None, description="Log to this Weights & Biases project (needs wandb).")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
     progress: bool = Field(True, description="Show a progress bar.")
+    distributed_strategy: Literal["fsdp", "ddp"] = Field(
+        "fsdp", description="Under torchrun: shard decoder layers across ranks (fsdp) or replicate the model (ddp).")
 
     @model_validator(mode="after")
     def _check_micro_batch(self):

@@ -35,7 +35,7 @@ from posttrain.losses.preference import PairedLogps, get_loss
 from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
-from posttrain.training import loop
+from posttrain.training import distributed, loop
 from posttrain.algos.sft import split_heldout
 
 
@@ -130,7 +130,8 @@ def reference_pass(model, rows: list[PreferenceRow], config, pad_id: int, desc: 
     disable = model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext()
     groups = micro_batches(rows, list(range(len(rows))), config)
     with disable:
-        for group in tqdm(groups, desc=desc, disable=not config.progress, dynamic_ncols=True):
+        quiet = not config.progress or not distributed.is_main()
+        for group in tqdm(groups, desc=desc, disable=quiet, dynamic_ncols=True):
             sums, _ = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
             out[group] = sums.view(len(group), -1)
     model.train(was_training)
@@ -157,13 +158,15 @@ def reference_logps(model, rows, config: DPOConfig, pad_id: int, name: str) -> t
             digest.update(torch.tensor(seq.input_ids, dtype=torch.int32).numpy().tobytes())
             digest.update(bytes(seq.loss_mask))
     path = cache_dir() / "reference_logps" / f"{digest.hexdigest()[:32]}.safetensors"
-    if config.reference_cache and path.exists():
+    # Rank 0 decides for all: under FSDP every rank must run the pass if any does.
+    if distributed.broadcast(config.reference_cache and path.exists()):
         return load_file(path)["logps"]
     logps = reference_pass(model, rows, config, pad_id, f"reference log-probs ({name})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    save_file({"logps": logps.contiguous()}, tmp)
-    os.replace(tmp, path)
+    if distributed.is_main():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file({"logps": logps.contiguous()}, tmp)
+        os.replace(tmp, path)
     return logps
 
 
@@ -220,7 +223,7 @@ def train_dpo(config: DPOConfig) -> dict:
     spec = get_loss(config.loss)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, counts = load_data(config, tokenizer)
-    model = prepare_model(load_model(config.model), config)
+    model = distributed.wrap_model(prepare_model(load_model(config.model), config), config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
     trainable, total_params = count_parameters(model)
@@ -240,15 +243,17 @@ def train_dpo(config: DPOConfig) -> dict:
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
         loss_sum, tokens, metrics = 0.0, 0, {}
-        for group in micro_batches(train_rows, row_indices, config):
+        groups = micro_batches(train_rows, distributed.shard(row_indices), config)  # this rank's rows
+        for group, pass_weight in distributed.balanced(groups, row_indices[:1]):
             output, group_tokens = group_loss(model, train_rows, group, train_ref, config, pad_id)
-            weight = len(group) / len(row_indices)  # batch-mean over rows, however they are split
+            weight = len(group) / len(row_indices) * pass_weight  # batch-mean over the global batch's rows
             (output.loss * weight).backward()
             loss_sum += output.loss.item() * weight
-            tokens += group_tokens
+            tokens += group_tokens if pass_weight else 0
             for key, value in output.metrics.items():
                 metrics[key] = metrics.get(key, 0.0) + value * weight
-        return loop.StepResult(loss_sum, tokens, metrics)
+        totals = distributed.sum_all({"loss": loss_sum, "tokens": tokens, **metrics})
+        return loop.StepResult(totals.pop("loss"), int(totals.pop("tokens")), totals)
 
     last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
                           [sum(len(s) for s in row.sequences) for row in train_rows], step_fn,

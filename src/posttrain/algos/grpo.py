@@ -21,8 +21,11 @@ Dr. GRPO argue and which saves the reference forward) and token-mean aggregation
 With ``num_iterations: 1`` the sampling policy is the current one, so the "old" log-probs are the
 current ones detached (ratio 1, the same gradient as REINFORCE with these advantages).
 
-Rollouts are deterministic per step (seeded by ``seed`` and the step number), so a resumed run
-samples what the uninterrupted one would have. Every rollout goes to ``rollouts.jsonl``; the
+Rollouts are deterministic per step (seeded by ``seed``, the step number and the generation
+batch), so a resumed run samples what the uninterrupted one would have, and under torchrun, where
+each rank samples its share of the generation batches, N ranks sample what one process does.
+Rewards are gathered from all ranks before advantages, and the update's normalisers count the
+whole global batch, so N ranks compute the loss of one process. Every rollout goes to ``rollouts.jsonl``; the
 reward curve is plotted to ``reward.png`` in the run directory.
 """
 
@@ -48,7 +51,7 @@ from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.rollout.generate import Completion, SamplingParams, generate_ids
-from posttrain.training import loop
+from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.metrics import MetricsLogger
 
@@ -128,11 +131,16 @@ class Policy:
         self.frozen_reference = None
         if config.kl_coef > 0 and config.finetune == "full":
             self.frozen_reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.model = distributed.wrap_model(self.model, config.distributed_strategy)
 
     def sample(self, rows: list[PromptRow], params: SamplingParams) -> list[Completion]:
         # LoRA adapters are merged into the base weights while sampling: the adapter matmuls would
         # add about 30% to every decode step. Unmerging restores the weights up to float rounding.
         merged = hasattr(self.model, "merge_adapter")
+        with distributed.gathered(self.model):  # FSDP: whole weights while this rank decodes alone
+            return self._sample_merged(rows, params, merged)
+
+    def _sample_merged(self, rows: list[PromptRow], params: SamplingParams, merged: bool) -> list[Completion]:
         if merged:
             self.model.merge_adapter()
         try:
@@ -154,12 +162,24 @@ class Policy:
 
 
 def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) -> list[Sample]:
-    """``num_generations`` samples of each row, seeded by the run's seed and the step, so a resumed
-    run samples exactly what the uninterrupted one did. Ordered by (row, sample)."""
-    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                            top_k=config.top_k, n=config.num_generations, stop=config.stop,
-                            seed=config.seed * 1_000_003 + step)
-    return [Sample(rows[c.prompt_index], c) for c in policy.sample(rows, params)]
+    """``num_generations`` samples of this rank's share of ``rows`` (the global batch's prompts),
+    ordered by (row, sample).
+
+    The rows are cut into generation batches of whole prompts (``rollout_batch_size`` sequences),
+    each seeded by the run's seed, the step and its index: a resumed run samples exactly what the
+    uninterrupted one did, and ranks sampling their share of the batches sample what one process
+    does. A prompt's group never spans two ranks.
+    """
+    per_batch = max(1, config.rollout_batch_size // config.num_generations)
+    batches = [rows[start : start + per_batch] for start in range(0, len(rows), per_batch)]
+    samples = []
+    with distributed.gathered(policy.model):
+        for index in distributed.shard(range(len(batches))):
+            params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                    top_p=config.top_p, top_k=config.top_k, n=config.num_generations, stop=config.stop,
+                                    seed=config.seed * 1_000_003 + step + 1_000_000_007 * index)
+            samples += [Sample(batches[index][c.prompt_index], c) for c in policy.sample(batches[index], params)]
+    return samples
 
 
 def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> dict[str, float]:
@@ -178,18 +198,32 @@ def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> di
     return metrics
 
 
+def mean_over_ranks(means: dict[str, float], count: int) -> dict[str, float]:
+    """Batch means from each rank's means over its ``count`` samples; counts (``failures``) are summed."""
+    weighted = distributed.sum_all({"count": count, **{k: v if k.endswith("failures") else v * count
+                                                        for k, v in means.items()}})
+    total = weighted.pop("count")
+    return {k: v if k.endswith("failures") else v / total for k, v in weighted.items()}
+
+
 def sequences_of(samples: list[Sample]) -> list[Rendered]:
     # The trained sequence is the prompt's ids followed by exactly the sampled ids.
     return [Rendered(s.row.prompt_ids + s.completion.token_ids,
                      [0] * len(s.row.prompt_ids) + [1] * len(s.completion.token_ids)) for s in samples]
 
 
-def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig) -> dict[str, float]:
-    """``num_iterations`` passes of the clipped surrogate; the caller takes the last optimizer step."""
-    sequences = sequences_of(samples)
-    lengths = torch.tensor([len(s.completion.token_ids) for s in samples])  # (S,)
-    totals = {"total_sequences": len(samples), "total_tokens": int(lengths.sum()), "max_new_tokens": config.max_new_tokens}
-    groups = split_micro_batches(list(range(len(samples))), [len(seq) for seq in sequences], config.micro_batch_tokens)
+def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig,
+                  filler: Sample | None = None) -> dict[str, float]:
+    """``num_iterations`` passes of the clipped surrogate over this rank's kept samples; the caller
+    takes the last optimizer step. Metrics are summed over ranks. ``filler`` keeps FSDP ranks in step."""
+    sequences = sequences_of(samples + ([filler] if filler else []))
+    lengths = torch.tensor([len(s.completion.token_ids) for s in samples + ([filler] if filler else [])])  # (S,)
+    # The aggregation divides by counts of the whole global batch, summed over ranks.
+    total_sequences, total_tokens = distributed.sum_all([len(samples), int(lengths[: len(samples)].sum())])
+    totals = {"total_sequences": int(total_sequences), "total_tokens": int(total_tokens),
+              "max_new_tokens": config.max_new_tokens}
+    groups = distributed.balanced(split_micro_batches(list(range(len(samples))), [len(seq) for seq in sequences],
+                                                      config.micro_batch_tokens), [len(samples)])
 
     def flat(group: list[int], values) -> torch.Tensor:  # one value per sequence -> one per token
         return torch.cat([torch.full((int(lengths[i]),), float(values[i])) for i in group])
@@ -197,13 +231,13 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
     old_logps = ref_logps = None
     with torch.no_grad():
         if config.num_iterations > 1:  # later passes need the sampling policy's log-probs, fixed now
-            old_logps = {tuple(g): policy.token_logps([sequences[i] for i in g]) for g in groups}
+            old_logps = {tuple(g): policy.token_logps([sequences[i] for i in g]) for g, _ in groups}
         if config.kl_coef > 0:
-            ref_logps = {tuple(g): policy.token_logps([sequences[i] for i in g], reference=True) for g in groups}
-    advantages = [s.advantage for s in samples]
+            ref_logps = {tuple(g): policy.token_logps([sequences[i] for i in g], reference=True) for g, _ in groups}
+    advantages = [s.advantage for s in samples] + [0.0]
     metrics: dict[str, float] = {}
     for iteration in range(config.num_iterations):
-        for group in groups:
+        for group, pass_weight in groups:
             logps = policy.token_logps([sequences[i] for i in group])  # (N,)
             index = torch.cat([torch.full((int(lengths[i]),), position) for position, i in enumerate(group)])
             weights = token_weights(index, lengths[group], config.loss_aggregation, **totals)
@@ -211,17 +245,18 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
                 logps, old_logps[tuple(group)] if old_logps else logps.detach(), flat(group, advantages), weights,
                 clip_low=config.clip_low, clip_high=config.clip_high,
                 ref_logps=ref_logps[tuple(group)] if ref_logps else None, kl_coef=config.kl_coef)
-            output.loss.backward()
+            (output.loss * pass_weight).backward()
             if iteration == config.num_iterations - 1:
-                metrics["loss"] = metrics.get("loss", 0.0) + output.loss.item()
-                metrics["entropy_estimate"] = metrics.get("entropy_estimate", 0.0) - float((logps.detach() * weights).sum())
+                metrics["loss"] = metrics.get("loss", 0.0) + output.loss.item() * pass_weight
+                metrics["entropy_estimate"] = (metrics.get("entropy_estimate", 0.0)
+                                               - float((logps.detach() * weights).sum()) * pass_weight)
                 for key, value in output.metrics.items():
-                    metrics[key] = metrics.get(key, 0.0) + value
+                    metrics[key] = metrics.get(key, 0.0) + value * pass_weight
         if iteration < config.num_iterations - 1:
             loop.clip_gradients(policy.model, config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    return metrics
+    return distributed.sum_all(metrics)
 
 
 @torch.no_grad()
@@ -288,7 +323,7 @@ def train_grpo(config: GRPOConfig) -> dict:
     logger = loop.open_run(run_dir, config, position, data_note)
     if config.eval_before and position.step == 0 and eval_rows:
         logger.log(0, evaluate(policy, eval_rows, reward, config))
-    rollout_log = open(run_dir / "rollouts.jsonl", "a")
+    rollout_log = open(run_dir / "rollouts.jsonl", "a") if distributed.is_main() else None
 
     def step_fn(prompt_indices: list[int]) -> loop.StepResult:
         step = position.step + 1
@@ -297,40 +332,54 @@ def train_grpo(config: GRPOConfig) -> dict:
         samples = sample_rollouts(policy, rows, config, step)
         sampled = time.perf_counter()
         metrics = score(reward, samples, logger, step)
-        rewards = torch.tensor([s.reward for s in samples]).view(len(rows), config.num_generations)  # (P, G)
-        advantages = compute_advantages(config.advantage, rewards, scale=config.scale_rewards)
-        for sample, advantage in zip(samples, advantages.flatten().tolist()):
+        # Advantages need each group (on one rank) and, for reinforce_pp, the whole batch: gather every
+        # rank's (reward, length, truncated) per sample, in rank order; this rank's samples start at `offset`.
+        per_rank = distributed.gather_all(
+            [(s.reward, len(s.completion.token_ids), s.completion.finish_reason == "length") for s in samples])
+        offset = sum(len(part) for part in per_rank[: distributed.rank()])
+        everything = [stats for part in per_rank for stats in part]
+        rewards = torch.tensor([stats[0] for stats in everything]).view(-1, config.num_generations)  # (P, G)
+        advantages = compute_advantages(config.advantage, rewards, scale=config.scale_rewards).flatten().tolist()
+        for sample, advantage in zip(samples, advantages[offset : offset + len(samples)]):
             sample.advantage = advantage
         informative = rewards.std(dim=1) > 0  # (P,)
-        kept = [s for s, keep in zip(samples, informative.repeat_interleave(config.num_generations))
-                if keep or not config.drop_zero_variance]
-        for sample in samples:
-            rollout_log.write(json.dumps({"step": step, "prompt": sample.row.text, "completion": sample.completion.text,
-                                          "reward": sample.reward, "advantage": sample.advantage,
-                                          "finish_reason": sample.completion.finish_reason}) + "\n")
-        rollout_log.flush()
-        update = policy_update(policy, kept, optimizer, config) if kept else {"loss": 0.0}
+        keep = informative.repeat_interleave(config.num_generations)[offset : offset + len(samples)]
+        kept = [s for s, keep_it in zip(samples, keep) if keep_it or not config.drop_zero_variance]
+        records = [{"step": step, "prompt": sample.row.text, "completion": sample.completion.text,
+                    "reward": sample.reward, "advantage": sample.advantage,
+                    "finish_reason": sample.completion.finish_reason} for sample in samples]
+        if distributed.is_distributed():
+            records = [record for part in distributed.gather_all(records) for record in part]
+            metrics = mean_over_ranks(metrics, len(samples))
+        if distributed.is_main():
+            rollout_log.writelines(json.dumps(record) + "\n" for record in records)
+            rollout_log.flush()
+        filler = Sample(rows[0], Completion(0, 0, [policy.pad_id], [0.0], "", "length")) \
+            if distributed.is_distributed() else None
+        trained = distributed.sum_all([len(kept), sum(len(s.completion.token_ids) for s in kept)])
+        update = policy_update(policy, kept, optimizer, config, filler) if trained[0] else {"loss": 0.0}
         seconds = time.perf_counter() - started
-        lengths = [len(s.completion.token_ids) for s in samples]
         metrics.update({
             "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
-            "informative_groups": float(informative.float().mean()), "completion_tokens": sum(lengths) / len(lengths),
-            "truncated_fraction": sum(s.completion.finish_reason == "length" for s in samples) / len(samples),
-            "completions_per_s": len(samples) / seconds, "rollout_seconds": sampled - started,
+            "informative_groups": float(informative.float().mean()),
+            "completion_tokens": sum(stats[1] for stats in everything) / len(everything),
+            "truncated_fraction": sum(stats[2] for stats in everything) / len(everything),
+            "completions_per_s": len(everything) / seconds, "rollout_seconds": sampled - started,
             **{k: v for k, v in update.items() if k != "loss"},
         })
-        return loop.StepResult(update["loss"], sum(len(s.completion.token_ids) for s in kept), metrics)
+        return loop.StepResult(update["loss"], int(trained[1]), metrics)
 
     try:
         last = loop.run_steps(config, run_dir, policy.model, optimizer, scheduler, position, total_steps,
                               [len(row.prompt_ids) for row in train_rows], step_fn,
                               lambda: evaluate(policy, eval_rows, reward, config), logger, f"grpo ({config.advantage})")
     finally:
-        rollout_log.close()
+        if rollout_log:
+            rollout_log.close()
     final_eval = evaluate(policy, eval_rows, reward, config)
     summary = loop.finish_run(run_dir, position, policy.model, optimizer, scheduler, config, tokenizer, logger, last,
                               final_eval, final_eval, data_note)
-    plot = plot_rewards(run_dir)
+    plot = plot_rewards(run_dir) if distributed.is_main() else None
     if plot:
         print(f"reward curve: {plot}")
     return summary

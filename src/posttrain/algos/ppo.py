@@ -51,8 +51,8 @@ from posttrain.models.loading import load_tokenizer
 from posttrain.models.logprobs import backbone_and_head, chunked_token_logps
 from posttrain.models.lora import count_parameters
 from posttrain.models.reward import RewardModel
-from posttrain.rollout.generate import SamplingParams
-from posttrain.training import loop
+from posttrain.rollout.generate import Completion, SamplingParams
+from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.optim import build_optimizer, build_scheduler
 
@@ -124,12 +124,16 @@ def score_samples(reward_model: RewardModel, extra_reward, samples: list[Sample]
 
 
 class Rollouts:
-    """A scored rollout batch and the per-token tensors PPO needs, one (T_i,) tensor per sequence."""
+    """A scored rollout batch (this rank's share) and the per-token tensors PPO needs, one (T_i,)
+    tensor per sequence. ``filler`` is a sequence FSDP ranks with fewer micro-batches run at zero weight."""
 
-    def __init__(self, samples: list[Sample], config: PPOConfig):
+    def __init__(self, samples: list[Sample], config: PPOConfig, filler: Sample | None = None):
         self.samples = samples
         self.sequences = grpo.sequences_of(samples)
         self.groups = micro_batches(self.sequences, config)
+        self.passes = distributed.balanced(self.groups, [len(samples)])
+        if filler is not None:
+            self.sequences.append(grpo.sequences_of([filler])[0])  # index len(samples): only fillers use it
         self.lengths = torch.tensor([len(s.completion.token_ids) for s in samples])  # (S,)
         self.old_logps: list[torch.Tensor] = [torch.empty(0)] * len(samples)
         self.old_values: list[torch.Tensor] = [torch.empty(0)] * len(samples)
@@ -140,10 +144,12 @@ class Rollouts:
     @torch.no_grad()
     def compute_token_tensors(self, policy: Policy) -> None:
         """Sampling-time log-probs and values (the policy before this step's update), and the reference's log-probs."""
-        for group in self.groups:
+        for group, weight in self.passes:
             batch = [self.sequences[i] for i in group]
             logps, values = logps_and_values(policy.model, batch, policy.pad_id, policy.config.logits_chunk)
             ref_logps = policy.token_logps(batch, reference=True)
+            if not weight:  # a filler pass: it only kept FSDP ranks in step
+                continue
             for i, *tensors in zip(group, *(per_sequence(t, group, self.sequences) for t in (logps, values, ref_logps))):
                 self.old_logps[i], self.old_values[i], self.ref_logps[i] = tensors
 
@@ -153,6 +159,10 @@ class Rollouts:
 
     def estimate_advantages(self, kl_coef: float, config: PPOConfig) -> None:
         """Per-token rewards (KL penalty, plus the score at the last token), then GAE and whitening."""
+        if not self.samples:  # this rank's share of the batch is empty; it still joins the batch's statistics
+            if config.whiten_advantages and distributed.is_distributed():
+                whiten_over_ranks(torch.zeros(0), torch.zeros(0))
+            return
         mask = pad_sequence([torch.ones(int(n)) for n in self.lengths], batch_first=True)  # (S, T)
         log_ratios = pad_sequence([lp - ref for lp, ref in zip(self.old_logps, self.ref_logps)], batch_first=True)
         rewards = -kl_coef * log_ratios  # (S, T)
@@ -160,10 +170,21 @@ class Rollouts:
         values = pad_sequence(self.old_values, batch_first=True)  # (S, T)
         advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
-            advantages = whiten(advantages, mask)
+            whiten_fn = whiten_over_ranks if distributed.is_distributed() else whiten
+            advantages = whiten_fn(advantages, mask)
         self.advantages = [row[:n] for row, n in zip(advantages, self.lengths)]
         self.returns = [row[:n] for row, n in zip(returns, self.lengths)]
 
+
+
+def whiten_over_ranks(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """:func:`whiten` with the mean and (population) variance of the valid tokens of every rank."""
+    mask = mask.to(values.dtype)
+    count, total, squares = distributed.sum_all([float(mask.sum()), float((values * mask).sum()),
+                                                 float((values**2 * mask).sum())])
+    mean = total / max(count, 1.0)
+    variance = max(squares / max(count, 1.0) - mean**2, 0.0)
+    return (values - mean) * (variance + eps) ** -0.5 * mask
 
 
 def gather(per_sequence_tensors: list[torch.Tensor], group: list[int]) -> torch.Tensor:
@@ -173,12 +194,17 @@ def gather(per_sequence_tensors: list[torch.Tensor], group: list[int]) -> torch.
 
 def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig) -> dict[str, float]:
     """``num_iterations`` passes of clipped surrogate + value loss; the caller takes the last optimizer step.
-    Token-mean over the whole batch: every token weighs ``1 / total_tokens``."""
-    total_tokens = int(rollouts.lengths.sum())
+    Token-mean over the whole global batch: every token weighs ``1 / total_tokens`` (all ranks' tokens)."""
+    total_tokens = int(distributed.sum_all(int(rollouts.lengths.sum())))
     metrics: dict[str, float] = {}
     for iteration in range(config.num_iterations):
         last = iteration == config.num_iterations - 1
-        for group in rollouts.groups:
+        for group, pass_weight in rollouts.passes:
+            if not pass_weight:  # a filler: the forward and backward keep FSDP ranks in step, at zero weight
+                logps, values = logps_and_values(policy.model, [rollouts.sequences[i] for i in group], policy.pad_id,
+                                                 config.logits_chunk)
+                ((logps.sum() + values.sum()) * 0.0).backward()
+                continue
             logps, values = logps_and_values(policy.model, [rollouts.sequences[i] for i in group], policy.pad_id,
                                              config.logits_chunk)  # (N,), (N,)
             weights = torch.full_like(logps, 1.0 / total_tokens)
@@ -198,7 +224,7 @@ def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig)
             loop.clip_gradients(policy.model, config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    return metrics
+    return distributed.sum_all(metrics)
 
 
 @torch.no_grad()
@@ -264,7 +290,8 @@ def train_ppo(config: PPOConfig) -> dict:
     optimizer, scheduler = build_optimization(policy, value_head, config, total_steps)
     position = loop.resume(run_dir, config, policy.model, optimizer, scheduler)
     truncate_metrics(run_dir, position.step, "rollouts.jsonl")
-    controller = kl_controller(restore_kl_coef(run_dir, position.step, config), config.target_kl, config.kl_horizon)
+    kl_coef = distributed.broadcast(restore_kl_coef(run_dir, position.step, config))  # rank 0 truncated the log
+    controller = kl_controller(kl_coef, config.target_kl, config.kl_horizon)
     data_note = {"train_prompts": len(train_rows), "eval_prompts": len(eval_rows), "trainable_params": trainable,
                  "total_params": total_params, "total_steps": total_steps}
     logger = loop.open_run(run_dir, config, position, data_note)
@@ -282,37 +309,51 @@ def train_ppo(config: PPOConfig) -> dict:
         samples = sample_rollouts(policy, rows, config, step)
         sampled = time.perf_counter()
         rm_scores, metrics = score_samples(reward_model, extra_reward, samples, step, config.rollout_batch_size)
-        rollouts = Rollouts(samples, config)
+        filler = Sample(rows[0], Completion(0, 0, [policy.pad_id], [0.0], "", "length")) \
+            if distributed.is_distributed() else None
+        rollouts = Rollouts(samples, config, filler)
         rollouts.compute_token_tensors(policy)
         kl_coef = controller.coef
         rollouts.estimate_advantages(kl_coef, config)
-        kls = rollouts.sequence_kls()  # (S,)
-        append_jsonl(run_dir / "rollouts.jsonl", [
-            {"step": step, "prompt": sample.row.text, "completion": sample.completion.text, "reward": sample.reward,
-             "rm_score": rm_score, "kl": kl, "finish_reason": sample.completion.finish_reason}
-            for sample, rm_score, kl in zip(samples, rm_scores, kls.tolist())])
+        kls = rollouts.sequence_kls() if samples else torch.zeros(0)  # (S,)
+        records = [{"step": step, "prompt": sample.row.text, "completion": sample.completion.text,
+                    "reward": sample.reward, "rm_score": rm_score, "kl": kl,
+                    "finish_reason": sample.completion.finish_reason}
+                   for sample, rm_score, kl in zip(samples, rm_scores, kls.tolist())]
+        # The batch's statistics over every rank's samples (one process: just this one's).
+        everything = [record for part in distributed.gather_all(records) for record in part]
         update = ppo_update(policy, rollouts, optimizer, config)
-        controller.update(float(kls.mean()), len(samples))
-        append_jsonl(run_dir / KL_LOG, [{"step": step, "kl_coef": controller.coef}])
-        rewards = torch.tensor([s.reward for s in samples])
-        values, returns = torch.cat(rollouts.old_values), torch.cat(rollouts.returns)
+        batch_kl = sum(record["kl"] for record in everything) / len(everything) if distributed.is_distributed() \
+            else float(kls.mean())
+        controller.update(batch_kl, len(everything))
+        if distributed.is_main():
+            append_jsonl(run_dir / "rollouts.jsonl", everything)
+            append_jsonl(run_dir / KL_LOG, [{"step": step, "kl_coef": controller.coef}])
+        if distributed.is_distributed():
+            metrics = grpo.mean_over_ranks(metrics, len(samples))
+        rewards = torch.tensor([record["reward"] for record in everything])
+        values = torch.cat([*rollouts.old_values, torch.zeros(0)])  # (N,) this rank's tokens
+        returns = torch.cat([*rollouts.returns, torch.zeros(0)])
+        token_sums = distributed.sum_all([len(values), float(values.sum()), float(returns.sum())])
         metrics.update({
-            "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(samples) > 1 else 0.0,
-            "rm_score": sum(rm_scores) / len(rm_scores), "kl": float(kls.mean()), "kl_coef": kl_coef,
-            "value_mean": float(values.mean()), "return_mean": float(returns.mean()),
-            "completion_tokens": float(rollouts.lengths.float().mean()),
-            "truncated_fraction": sum(s.completion.finish_reason == "length" for s in samples) / len(samples),
-            "completions_per_s": len(samples) / (time.perf_counter() - started), "rollout_seconds": sampled - started,
+            "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+            "rm_score": sum(record["rm_score"] for record in everything) / len(everything), "kl": batch_kl,
+            "kl_coef": kl_coef, "value_mean": token_sums[1] / token_sums[0],
+            "return_mean": token_sums[2] / token_sums[0],
+            "completion_tokens": token_sums[0] / len(everything),
+            "truncated_fraction": sum(record["finish_reason"] == "length" for record in everything) / len(everything),
+            "completions_per_s": len(everything) / (time.perf_counter() - started),
+            "rollout_seconds": sampled - started,
             **{key: value for key, value in update.items() if key != "loss"},
         })
-        return loop.StepResult(update["loss"], int(rollouts.lengths.sum()), metrics)
+        return loop.StepResult(update["loss"], int(token_sums[0]), metrics)
 
     last = loop.run_steps(config, run_dir, policy.model, optimizer, scheduler, position, total_steps,
                           [len(row.prompt_ids) for row in train_rows], step_fn, run_eval, logger, "ppo")
     final_eval = run_eval()
     summary = loop.finish_run(run_dir, position, policy.model, optimizer, scheduler, config, tokenizer, logger, last,
                               final_eval, {**final_eval, "kl_coef": controller.coef}, data_note)
-    plot = grpo.plot_rewards(run_dir)
+    plot = grpo.plot_rewards(run_dir) if distributed.is_main() else None
     if plot:
         print(f"reward curve: {plot}")
     return summary

@@ -31,7 +31,7 @@ from posttrain.losses.reward import bradley_terry_loss
 from posttrain.models.loading import load_tokenizer
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.models.reward import load_reward_model, sequence_rewards
-from posttrain.training import loop
+from posttrain.training import distributed, loop
 
 
 @dataclass
@@ -143,6 +143,7 @@ def train_rm(config: RMConfig) -> dict:
     train_pairs, eval_pairs, counts = load_data(config, tokenizer)
     pad_id = tokenizer.pad_token_id
     model = prepare_model(load_reward_model(config.model, pad_id), config, task_type="SEQ_CLS", modules_to_save=["score"])
+    model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     trainable, total_params = count_parameters(model)
 
@@ -155,15 +156,17 @@ def train_rm(config: RMConfig) -> dict:
 
     def step_fn(pair_indices: list[int]) -> loop.StepResult:
         loss_sum, tokens, metrics = 0.0, 0, {}
-        for group in micro_batches(train_pairs, pair_indices, config):
+        groups = micro_batches(train_pairs, distributed.shard(pair_indices), config)  # this rank's pairs
+        for group, pass_weight in distributed.balanced(groups, pair_indices[:1]):
             output, group_tokens = group_loss(model, train_pairs, group, config, pad_id)
-            weight = len(group) / len(pair_indices)  # batch-mean over pairs, however they are split
+            weight = len(group) / len(pair_indices) * pass_weight  # batch-mean over the global batch's pairs
             (output.loss * weight).backward()
             loss_sum += output.loss.item() * weight
-            tokens += group_tokens
+            tokens += group_tokens if pass_weight else 0
             for key, value in output.metrics.items():
                 metrics[key] = metrics.get(key, 0.0) + value * weight
-        return loop.StepResult(loss_sum, tokens, metrics)
+        totals = distributed.sum_all({"loss": loss_sum, "tokens": tokens, **metrics})
+        return loop.StepResult(totals.pop("loss"), int(totals.pop("tokens")), totals)
 
     last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
                           [sum(len(seq) for seq in pair.sequences) for pair in train_pairs], step_fn,

@@ -22,7 +22,7 @@ from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
-from posttrain.training import loop
+from posttrain.training import distributed, loop
 
 
 @dataclass
@@ -91,16 +91,18 @@ def micro_batches_for(rows: list[Rendered], indices: list[int], config, pad_id: 
     return [collate([rows[i] for i in group], pad_id) for group in groups]
 
 
-def train_step(model, micro_batches: list[MicroBatch], config) -> float:
-    """Forward and backward over one global batch; returns its token-mean loss."""
-    total = sum(mb.num_loss_tokens for mb in micro_batches)
+def train_step(model, micro_batches: list[MicroBatch], config, filler: MicroBatch | None = None) -> float:
+    """Forward and backward over this rank's part of one global batch (all of it in one process);
+    returns the global batch's token-mean loss. ``filler`` keeps FSDP ranks in step (zero weight)."""
+    # Every rank divides by the loss tokens of the whole global batch, so the parts add up.
+    total = distributed.sum_all(sum(mb.num_loss_tokens for mb in micro_batches))
     loss_sum = 0.0
-    for mb in micro_batches:
+    for mb, weight in distributed.balanced(micro_batches, filler):
         logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk)
-        loss = sft_loss(logps, total)
+        loss = sft_loss(logps, total) * weight
         loss.backward()
         loss_sum += loss.item()
-    return loss_sum
+    return distributed.sum_all(loss_sum)
 
 
 @torch.no_grad()
@@ -125,7 +127,7 @@ def train_sft(config: SFTConfig) -> dict:
     loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, stats = load_data(config, tokenizer)
-    model = prepare_model(load_model(config.model), config)
+    model = distributed.wrap_model(prepare_model(load_model(config.model), config), config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
     trainable, total_params = count_parameters(model)
@@ -141,9 +143,11 @@ def train_sft(config: SFTConfig) -> dict:
     logger = loop.open_run(run_dir, config, position, data_note)
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
-        micro_batches = micro_batches_for(train_rows, row_indices, config, pad_id)
-        loss = train_step(model, micro_batches, config)
-        return loop.StepResult(loss, sum(mb.num_loss_tokens for mb in micro_batches))
+        micro_batches = micro_batches_for(train_rows, distributed.shard(row_indices), config, pad_id)
+        filler = micro_batches_for(train_rows, row_indices[:1], config, pad_id)[0] \
+            if distributed.is_distributed() else None
+        loss = train_step(model, micro_batches, config, filler)
+        return loop.StepResult(loss, int(distributed.sum_all(sum(mb.num_loss_tokens for mb in micro_batches))))
 
     def eval_fn() -> dict:
         return {"eval/loss": evaluate(model, eval_rows, config, pad_id)}

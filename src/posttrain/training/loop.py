@@ -4,6 +4,10 @@ An algorithm supplies ``step_fn(row_indices) -> StepResult`` (forward and backwa
 global batch) and ``eval_fn() -> dict``; :func:`run_steps` walks the length-grouped global
 batches epoch after epoch, clips, steps the optimizer and schedule, logs, evaluates and
 checkpoints, and resumes exactly where a previous run stopped.
+
+Under ``torchrun`` every rank runs the same loop over the same global batches (``step_fn`` takes
+its share of the rows, see :mod:`posttrain.training.distributed`); only rank 0 shows progress,
+prints, logs metrics and writes the run's files.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ from tqdm.auto import tqdm
 from posttrain.config import save_config, write_text_atomic
 from posttrain.data.batching import plan_epoch
 from posttrain.models.lora import save_final
+from posttrain.training import distributed
 from posttrain.training.checkpoint import (
-    check_resumable, list_checkpoints, load_checkpoint, save_checkpoint, truncate_metrics,
+    check_resumable,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    truncate_metrics,
 )
 from posttrain.training.memory import return_freed_memory
 from posttrain.training.metrics import MetricsLogger
@@ -32,6 +41,9 @@ from posttrain.training.optim import build_optimizer, build_scheduler
 
 @dataclass
 class StepResult:
+    """One optimizer step's results over the whole global batch (under torchrun: already summed
+    over ranks, the same on every rank)."""
+
     loss: float
     loss_tokens: int  # tokens that carried loss this step, for tokens/s
     metrics: dict[str, float] = field(default_factory=dict)
@@ -49,7 +61,9 @@ def start(config, release_memory: bool = True) -> None:
 
     ``release_memory`` hands freed buffers back to the OS (lower peak RSS); token-by-token
     generation allocates many mid-sized buffers and runs about 30% slower with it, so RL skips it.
+    Under torchrun it also joins the process group (every rank seeds alike).
     """
+    distributed.init()
     if release_memory:
         return_freed_memory()
     torch.manual_seed(config.seed)
@@ -78,7 +92,12 @@ def resume(run_dir: Path, config, model, optimizer, scheduler) -> Position:
 
 
 def clip_gradients(model, max_norm: float | None) -> float:
+    """Finish the step's gradients: sum them over ranks (data parallel), then clip them to
+    ``max_norm``; returns their global norm before clipping."""
+    distributed.reduce_gradients(model)
     params = [p for p in model.parameters() if p.grad is not None]
+    if distributed.is_distributed():
+        return distributed.clip_gradients(params, max_norm)
     if not params:
         return 0.0
     if max_norm is None:
@@ -97,7 +116,8 @@ def run_steps(
     logger: MetricsLogger, desc: str,
 ) -> StepResult | None:
     """Train from ``position`` to ``total_steps``; returns the last step's result."""
-    bar = tqdm(total=total_steps, initial=position.step, desc=desc, unit="step", disable=not config.progress, dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=position.step, desc=desc, unit="step",
+               disable=not config.progress or not distributed.is_main(), dynamic_ncols=True)
     seen_tokens, started, last = 0, time.perf_counter(), None
     while position.step < total_steps:
         batches = plan_epoch(lengths, config.batch_size, config.seed, position.epoch)
@@ -131,8 +151,20 @@ def run_steps(
     return last
 
 
-def open_run(run_dir: Path, config, position: Position, data_note: dict) -> MetricsLogger:
-    """Save the resolved config, open the metrics log and report the data counts."""
+class QuietLogger:
+    """What ranks other than 0 log to: nothing."""
+
+    def log(self, step: int, metrics: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_run(run_dir: Path, config, position: Position, data_note: dict) -> MetricsLogger | QuietLogger:
+    """Save the resolved config, open the metrics log and report the data counts (rank 0 only)."""
+    if not distributed.is_main():
+        return QuietLogger()
     save_config(config, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
     if position.step == 0:
@@ -144,12 +176,19 @@ def open_run(run_dir: Path, config, position: Position, data_note: dict) -> Metr
 def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, config, tokenizer,
                logger: MetricsLogger, last: StepResult | None, eval_metrics: dict, summary_metrics: dict,
                data_note: dict) -> dict:
-    """Last checkpoint, final model, closing metrics and ``summary.json``; returns the summary."""
+    """Last checkpoint, final model, closing metrics and ``summary.json``; returns the summary.
+
+    Under torchrun the final model is consolidated into one Hugging Face directory by rank 0, and
+    every rank waits for the others at the end."""
     save(run_dir, position, model, optimizer, scheduler, config)
-    written = save_final(model, tokenizer, run_dir / "final", config.save_format)
+    whole = distributed.full_model(model)
+    final = run_dir / "final"
+    written = save_final(whole, tokenizer, final, config.save_format) if whole is not None else [final]
     summary = {"step": position.step, "train_loss": last.loss if last else None, **summary_metrics,
                "final_model": [str(p) for p in written], **data_note}
     logger.log(position.step, eval_metrics)
     logger.close()
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    if distributed.is_main():
+        write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    distributed.end_of_run()
     return summary

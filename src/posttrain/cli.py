@@ -11,6 +11,10 @@
     posttrain models                                embedded models and where they are cached
     posttrain compare MODEL_A MODEL_B --suite ...   side-by-side HTML report (models or result .json files)
     posttrain gate NEW.json --baseline OLD.json ... regression gate: exit 1 when a metric regressed
+    posttrain run RECIPE.yaml [--dry-run]           the whole pipeline: stages chained by name, resumable
+    posttrain loop LOOP.yaml                        one retraining round from collected feedback
+    posttrain label import|serve|add-user|export|progress   the labeling app and its feedback store
+    posttrain serve MODEL                           OpenAI-compatible server that captures user feedback
 
 Every config key of a stage is also a command-line option (``--lr 2e-5`` or ``--max-length
 1024``); the command line wins over the YAML file. Mistakes in input end in one ``error:`` line.
@@ -22,8 +26,8 @@ import json
 import os
 import sys
 import types
-import warnings
 import typing
+import warnings
 from typing import Any, Literal
 
 import click
@@ -63,7 +67,8 @@ def config_options(config_cls: type[BaseModel]):
     def decorate(command):
         for name, field in reversed(list(config_cls.model_fields.items())):
             flag = "--" + name.replace("_", "-")
-            help_text = f"{field.description} [default: {field.default}]"
+            default = field.default_factory() if field.default_factory is not None else field.default
+            help_text = f"{field.description} [default: {default}]"
             click_type, extra = _click_type(field.annotation)
             if click_type is bool:
                 option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
@@ -85,7 +90,15 @@ def cli() -> None:
     """posttrain: post-training for language models (SFT, preference learning, RL, evaluation)."""
 
 
-from posttrain.config import DPOConfig, GRPOConfig, PPOConfig, RejectionConfig, RMConfig, SFTConfig, load_config  # noqa: E402  (after the helpers above)
+from posttrain.config import (
+    DPOConfig,
+    GRPOConfig,
+    PPOConfig,
+    RejectionConfig,
+    RMConfig,
+    SFTConfig,
+    load_config,
+)
 
 
 @cli.command()
@@ -245,8 +258,10 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
 @click.option("--judge", help="Reward model directory judging the helpfulness suite.")
 @click.option("--baseline", help="Model the helpfulness suite compares against.")
 @click.option("--refusal-judge", help="Chat model judging refusals in the safety suite (default: the pattern classifier).")
+@click.option("--judge-model", help="Chat model judging the helpfulness suite pairwise in both orders (instead of --judge).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, refusal_judge, progress) -> None:
+def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, refusal_judge, judge_model,
+                 progress) -> None:
     """Evaluate MODEL on capability suites and print each metric with a 95% bootstrap interval.
 
     Example: posttrain eval smollm2-135m --suite math safety style --out base.json
@@ -258,7 +273,8 @@ def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge
 
     started = time.monotonic()
     result = evaluate(model, [*suites, *more_suites], limit=limit, seed=seed, batch_size=batch_size,
-                      judge=judge, baseline=baseline, refusal_judge=refusal_judge, progress=progress)
+                      judge=judge, baseline=baseline, refusal_judge=refusal_judge, judge_model=judge_model,
+                      progress=progress)
     click.echo(format_table(result))
     click.echo(f"{len(result['items'])} items in {time.monotonic() - started:.0f} s")
     if out:
@@ -321,7 +337,13 @@ def gate(new_result, baseline, drops, rises, strict, as_json):
     By default a metric fails only when its whole new interval lies beyond the allowance (see
     posttrain.eval.gate). Example: posttrain gate new.json --baseline old.json --max-drop safety.refusal=0.02
     """
-    from posttrain.eval.gate import check_gate, failure_line, format_gate_table, load_result, parse_allowances
+    from posttrain.eval.gate import (
+        check_gate,
+        failure_line,
+        format_gate_table,
+        load_result,
+        parse_allowances,
+    )
 
     max_drop, max_rise = parse_allowances(drops, "--max-drop"), parse_allowances(rises, "--max-rise")
     if not max_drop and not max_rise:
@@ -345,7 +367,13 @@ def run_command(recipe_file: str, dry_run: bool, restart: bool) -> None:
     an interrupted one continues from its last checkpoint. Example: posttrain run recipes/quickstart.yaml
     """
     from posttrain.pipeline.recipe import load_recipe
-    from posttrain.pipeline.runner import GateFailed, check, plan, run_recipe
+    from posttrain.pipeline.runner import (
+        GateFailed,
+        check,
+        last_report,
+        plan,
+        run_recipe,
+    )
 
     recipe = load_recipe(recipe_file)
     if dry_run:
@@ -358,7 +386,12 @@ def run_command(recipe_file: str, dry_run: bool, restart: bool) -> None:
     try:
         result = run_recipe(recipe, restart=restart, echo=click.echo)
     except GateFailed as failure:
-        click.echo(str(failure), err=True)
+        report, table = last_report(plan(recipe))
+        if table:
+            click.echo("\n" + table)
+        if report:
+            click.echo(f"\nHTML report: {report}")
+        click.echo(f"{failure}: the run stopped before the stages after the gate", err=True)
         sys.exit(1)
     seconds = result.manifest.get("seconds_this_run", 0)
     click.echo(f"\nrun '{recipe.name}' finished in {seconds / 60:.1f} min: {result.run_dir}")
@@ -402,8 +435,12 @@ def main() -> None:
         sys.exit(130)
 
 
-from posttrain.serve.cli import serve; cli.add_command(serve)  # noqa: E402, E702
-from posttrain.label.cli import label; cli.add_command(label)  # noqa: E402, E702
+# Command groups defined in their own packages (imported here, after `cli` exists).
+from posttrain.label.cli import label
+from posttrain.serve.cli import serve
+
+cli.add_command(label)
+cli.add_command(serve)
 
 if __name__ == "__main__":
     main()

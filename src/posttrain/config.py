@@ -62,6 +62,9 @@ class TrainConfig(BaseConfig):
     limit: int | None = Field(None, gt=0, description="Use only the first N rows of `data` (quick tries).")
     # Bookkeeping
     eval_every: int = Field(0, ge=0, description="Evaluate every N steps (0: only at the end).")
+    eval_suites: list[str] = Field(default_factory=list, description="Capability suites also run at each evaluation (e.g. math safety).")
+    eval_suite_limit: int = Field(8, gt=0, description="Items per suite at each evaluation during training.")
+    eval_suite_batch_size: int = Field(16, gt=0, description="Answers generated together by those suites.")
     save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0: only at the end).")
     keep_checkpoints: int = Field(2, gt=0, description="How many recent checkpoints to keep.")
     log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
@@ -129,6 +132,12 @@ class RMConfig(TrainConfig):
         0.0, ge=0, description="Weight of the auxiliary loss mean((r_chosen + r_rejected)^2) that centres rewards on 0."
     )
 
+    @model_validator(mode="after")
+    def _no_suites(self):
+        if self.eval_suites:
+            raise ValueError("a reward model does not generate answers, so eval_suites does not apply to rm")
+        return self
+
 
 class RolloutConfig(TrainConfig):
     """Fields every RL trainer shares: rollout sampling, the clipped update and held-out evaluation."""
@@ -148,11 +157,27 @@ class RolloutConfig(TrainConfig):
     rollout_batch_size: int = Field(32, gt=0, description="Sequences generated together.")
     eval_prompts: int = Field(64, ge=0, description="Held-out prompts scored greedily at each evaluation (0: none).")
     eval_before: bool = Field(True, description="Also evaluate the starting model, as step 0.")
+    tools: list[str] = Field(
+        default_factory=list, description="Tools the policy may call: each module:function or path/file.py:function.")
+    max_turns: int = Field(
+        1, ge=1, description="Assistant turns per episode; >= 2 with `tools` (call, read the result, answer).")
 
     @model_validator(mode="after")
     def _check_lengths(self):
         if self.max_new_tokens >= self.max_length:
             raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be < max_length ({self.max_length})")
+        return self
+
+    @model_validator(mode="after")
+    def _check_tools(self):
+        for spec in self.tools:
+            module, _, function = spec.rpartition(":")
+            if not module or not function:
+                raise ValueError(f"tool '{spec}' is not module:function or path/file.py:function")
+        if self.tools and self.max_turns < 2:
+            raise ValueError("tools need max_turns >= 2 (one turn to call a tool, one to answer with its result)")
+        if self.max_turns > 1 and not self.tools:
+            raise ValueError(f"max_turns {self.max_turns} needs tools: an episode only continues after a tool call")
         return self
 
 
@@ -220,6 +245,12 @@ class PPOConfig(RolloutConfig):
     value_clip: float | None = Field(0.2, gt=0, description="Clip range of the value update around rollout values (null: off).")
     whiten_advantages: bool = Field(True, description="Normalise advantages to mean 0, std 1 over the batch's tokens.")
     value_lr: float | None = Field(None, gt=0, description="Learning rate of the value head (default: lr).")
+
+    @model_validator(mode="after")
+    def _check_no_tools(self):
+        if self.tools:
+            raise ValueError("ppo does not run tool episodes; train tool use with grpo")
+        return self
 
     @property
     def kl_coef(self) -> float:

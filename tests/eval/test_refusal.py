@@ -54,11 +54,11 @@ def test_judge_model_verdict_is_the_renormalised_yes_mass_and_batch_independent(
     import torch
 
     from posttrain.data.render import render_prompt
+    from posttrain.eval.judge import first_token_ids
     from posttrain.eval.refusal import (
         JUDGE_QUESTION,
         NO_WORDS,
         YES_WORDS,
-        _first_token_ids,
         judge_refusals,
     )
     from posttrain.models.loading import load_model, load_tokenizer
@@ -75,8 +75,8 @@ def test_judge_model_verdict_is_the_renormalised_yes_mass_and_batch_independent(
     ids = render_prompt([{"role": "user", "content": JUDGE_QUESTION.format(request=requests[0], reply=replies[0])}], tokenizer)
     with torch.no_grad():
         logps = model(input_ids=torch.tensor([ids])).logits[0, -1].float().log_softmax(-1)
-    yes = logps[_first_token_ids(tokenizer, YES_WORDS)].exp().sum()
-    no = logps[_first_token_ids(tokenizer, NO_WORDS)].exp().sum()
+    yes = logps[first_token_ids(tokenizer, YES_WORDS)].exp().sum()
+    no = logps[first_token_ids(tokenizer, NO_WORDS)].exp().sum()
     assert probabilities[0] == pytest.approx(float(yes / (yes + no)), abs=0.006)  # the reason rounds to 2 places
     assert [refused for refused, _ in judge_refusals(model, tokenizer, requests, replies, threshold=0.0)] == [True] * 4
     assert [refused for refused, _ in judge_refusals(model, tokenizer, requests, replies, threshold=1.01)] == [False, False, True, False]

@@ -89,7 +89,7 @@ def test_user_suite_from_jsonl_and_scorer(tiny_model, tmp_path, monkeypatch):
     assert result["metrics"]["greetings.score"]["value"] == 0.5 and result["metrics"]["greetings.score"]["n"] == 2
     assert [(item["id"], item["score"], item["reason"]) for item in result["items"]] == [
         ("greetings-0001", 0.0, "by id"), ("g2", 1.0, "by id")]
-    with pytest.raises(UserError, match="has no function 'nope'"):
+    with pytest.raises(UserError, match="has no 'nope'"):
         evaluate(tiny_model, [f"{data}:my_scorers:nope"], progress=False)
 
 

@@ -74,3 +74,27 @@ def test_helpfulness_explains_what_it_needs():
     with pytest.raises(UserError, match="--judge RM_DIR .* and --baseline MODEL"):
         make_suite("helpfulness")
     assert make_suite("helpfulness", SuiteOptions(judge="rm", baseline="base")).metrics == {"win_rate": True}
+    assert make_suite("helpfulness", SuiteOptions(judge_model="chat", baseline="base")).metrics == {"win_rate": True}
+
+
+def test_pairwise_judge_controls_position_bias(tiny_model):
+    """Asked in both orders, a judge gives P(better) = 0.5 for identical answers whatever its position
+    bias, and swapping the two sides gives 1 - P (antisymmetry)."""
+    import pytest
+
+    from posttrain.eval.suites.helpfulness import pairwise_judge
+    from posttrain.models.loading import load_model, load_tokenizer
+
+    model, tokenizer = load_model(tiny_model), load_tokenizer(tiny_model)
+    requests = ["What is 2 + 2?", "Say hello."]
+    mine, theirs = ["4.", "Hello!"], ["It is four, I think, or five.", "No."]
+    same = pairwise_judge(model, tokenizer, requests, mine, mine)
+    assert [outcome for outcome, _ in same] == [0.5, 0.5]
+    assert all("P(better) = 0.500" in reason for _, reason in same)
+
+    def p_better(outcomes):
+        return [float(reason.split("P(better) = ")[1].split(" ")[0]) for _, reason in outcomes]
+
+    forward, backward = p_better(pairwise_judge(model, tokenizer, requests, mine, theirs)), \
+        p_better(pairwise_judge(model, tokenizer, requests, theirs, mine))
+    assert [a + b for a, b in zip(forward, backward)] == pytest.approx([1.0, 1.0], abs=2e-3)

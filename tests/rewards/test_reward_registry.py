@@ -12,7 +12,7 @@ from posttrain.rewards.math import math_correct
 
 def test_resolve_builtin_and_module_function(tmp_path, monkeypatch):
     assert resolve_reward("math_correct") is math_correct
-    assert set(BUILTIN) == {"math_correct", "answer_tag", "instruction_following", "length_penalty"}
+    assert set(BUILTIN) == {"math_correct", "answer_tag", "instruction_following", "length_penalty", "tool_answer_correct"}
     assert resolve_reward("posttrain.rewards.format:length_penalty") is length_penalty
     (tmp_path / "my_rewards.py").write_text("def brevity(prompt, completion, **_):\n    return -len(completion)\n")
     from_file = resolve_reward(f"{tmp_path / 'my_rewards.py'}:brevity")

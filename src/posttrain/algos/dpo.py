@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from posttrain.algos.sft import split_heldout
 from posttrain.config import DPOConfig
 from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.formats import load_examples
@@ -36,7 +37,6 @@ from posttrain.models.loading import cache_dir, load_model, load_tokenizer, reso
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import distributed, loop
-from posttrain.algos.sft import split_heldout
 
 
 @dataclass
@@ -255,10 +255,10 @@ def train_dpo(config: DPOConfig) -> dict:
         totals = distributed.sum_all({"loss": loss_sum, "tokens": tokens, **metrics})
         return loop.StepResult(totals.pop("loss"), int(totals.pop("tokens")), totals)
 
+    eval_fn = loop.with_suites(lambda: evaluate(model, eval_rows, eval_ref, config, pad_id), model, tokenizer, config)
     last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
-                          [sum(len(s) for s in row.sequences) for row in train_rows], step_fn,
-                          lambda: evaluate(model, eval_rows, eval_ref, config, pad_id), logger, config.loss)
+                          [sum(len(s) for s in row.sequences) for row in train_rows], step_fn, eval_fn, logger, config.loss)
 
-    final_eval = evaluate(model, eval_rows, eval_ref, config, pad_id)
+    final_eval = eval_fn()
     return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
                            final_eval, final_eval, data_note)

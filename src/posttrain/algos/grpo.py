@@ -5,7 +5,11 @@ Run: ``posttrain grpo --data bundled:addition --reward math_correct --num-genera
 One optimizer step of the loop below:
 
 1. **Rollout.** Each of ``batch_size`` prompts is sampled ``num_generations`` times with the
-   KV-cache engine, which also returns each sampled token's log-prob.
+   KV-cache engine, which also returns each sampled token's log-prob. With ``tools`` (and
+   ``max_turns`` >= 2) each sample is a whole episode (``rollout.episode.run_episodes``): the policy
+   may call a tool, its result is appended as a tool message and generation continues. The episode's
+   own token ids are trained on, with only the model's tokens in the loss (tool output and template
+   text are masked), and the reward scores the final answer, getting the episode as ``messages=``.
 2. **Reward.** The reward function(s) score every completion; a reward that raises is logged
    with its prompt and scores 0 (if every sample fails, the run stops with the error).
 3. **Advantages** per group, by the estimator named in ``advantage``. Groups whose samples all got
@@ -19,7 +23,8 @@ One optimizer step of the loop below:
 Departures from the GRPO paper, on purpose: no KL term by default (``kl_coef: 0``, as DAPO and
 Dr. GRPO argue and which saves the reference forward) and token-mean aggregation by default.
 With ``num_iterations: 1`` the sampling policy is the current one, so the "old" log-probs are the
-current ones detached (ratio 1, the same gradient as REINFORCE with these advantages).
+current ones detached (ratio 1, the same gradient as REINFORCE with these advantages); with more,
+tool episodes take the log-probs recorded while sampling (single-turn rollouts recompute them).
 
 Rollouts are deterministic per step (seeded by ``seed``, the step number and the generation
 batch), so a resumed run samples what the uninterrupted one would have, and under torchrun, where
@@ -34,7 +39,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,13 +49,20 @@ from posttrain.algos.sft import split_heldout
 from posttrain.config import GRPOConfig
 from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.formats import load_examples
-from posttrain.data.render import Rendered, end_of_turn_ids, render_prompt
+from posttrain.data.render import Rendered, render_prompt
 from posttrain.errors import DataError, UserError
-from posttrain.losses.policy import clipped_policy_loss, compute_advantages, token_weights
+from posttrain.losses.policy import (
+    clipped_policy_loss,
+    compute_advantages,
+    token_weights,
+)
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
-from posttrain.rollout.generate import Completion, SamplingParams, generate_ids
+from posttrain.rollout.engine import LocalEngine
+from posttrain.rollout.episode import Episode, run_episodes
+from posttrain.rollout.generate import Completion, SamplingParams
+from posttrain.rollout.tools import ToolRegistry, load_tools, with_tool_prompt
 from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.metrics import MetricsLogger
@@ -70,12 +82,50 @@ class PromptRow:
 
 @dataclass
 class Sample:
-    """One rollout: a completion of a prompt, its reward and its advantage."""
+    """One rollout: a completion of a prompt, its reward and its advantage.
+
+    For a tool episode (``episode`` set), ``completion`` holds every token after the prompt (the
+    model's turns and the template's tool messages) and the final answer as ``text``; the episode's
+    loss mask tells which of those tokens the model sampled.
+    """
 
     row: PromptRow
     completion: Completion
     reward: float = 0.0
     advantage: float = 0.0
+    episode: Episode | None = None
+
+    @classmethod
+    def of_episode(cls, row: PromptRow, episode: Episode) -> Sample:
+        after_prompt = slice(episode.prompt_length, None)
+        completion = Completion(episode.prompt_index, episode.sample_index, episode.input_ids[after_prompt],
+                                episode.logprobs[after_prompt], episode.final_text, episode.finish_reason)
+        return cls(row, completion, episode=episode)
+
+    @property
+    def sequence(self) -> Rendered:
+        """What is trained on: exactly the ids the policy saw and sampled, never re-tokenized text."""
+        if self.episode is not None:
+            return Rendered(self.episode.input_ids, self.episode.loss_mask)
+        prompt, sampled = self.row.prompt_ids, self.completion.token_ids
+        return Rendered(prompt + sampled, [0] * len(prompt) + [1] * len(sampled))
+
+    @property
+    def num_loss_tokens(self) -> int:
+        """Tokens the policy sampled: the ones the loss covers."""
+        return sum(self.episode.loss_mask) if self.episode is not None else len(self.completion.token_ids)
+
+    @property
+    def sampled_logps(self) -> list[float]:
+        """The sampling policy's log-prob of each loss token, as recorded while sampling."""
+        if self.episode is None:
+            return self.completion.logprobs
+        return [logp for logp, kept in zip(self.episode.logprobs, self.episode.loss_mask) if kept]
+
+    @property
+    def reward_fields(self) -> dict:
+        """Keyword arguments of the reward: the row's fields, plus the whole episode as ``messages``."""
+        return self.row.fields if self.episode is None else {**self.row.fields, "messages": self.episode.messages}
 
 
 def parse_reward_spec(spec: str | dict[str, float]) -> dict[str, float]:
@@ -94,20 +144,25 @@ def parse_reward_spec(spec: str | dict[str, float]) -> dict[str, float]:
     return weights
 
 
-def load_prompts(config: GRPOConfig, tokenizer) -> tuple[list[PromptRow], list[PromptRow]]:
+def load_prompts(config: GRPOConfig, tokenizer, tools: ToolRegistry | None = None
+                 ) -> tuple[list[PromptRow], list[PromptRow]]:
+    """Training and held-out prompt rows; with ``tools``, rendered as tool episodes start (tool
+    schemas passed to the template, or listed in the system message if it ignores them)."""
     if not config.data:
         raise UserError("no training prompts: set `data` in the config or pass --data FILE")
     longest_prompt = config.max_length - config.max_new_tokens
+    schemas = tools.schemas() if tools else None
 
     def rows_of(path: str, **kwargs) -> list[tuple[int, PromptRow]]:
         loaded = load_examples(path, "prompts", skip_bad_rows=config.skip_bad_rows, **kwargs)
         rows = []
         for line, example in loaded.numbered():
-            ids = render_prompt(example.prompt_messages, tokenizer)
+            messages = with_tool_prompt(example.prompt_messages, tools, tokenizer) if tools else example.prompt_messages
+            ids = render_prompt(messages, tokenizer, schemas)
             if len(ids) > longest_prompt:
                 raise DataError(f"prompt is {len(ids)} tokens; max_length - max_new_tokens allows {longest_prompt}",
                                 path=path, line=line, field="prompt")
-            rows.append((line, PromptRow(example.prompt_messages, ids, example.fields)))
+            rows.append((line, PromptRow(messages, ids, example.fields)))
         return rows
 
     train = rows_of(config.data, limit=config.limit)
@@ -119,37 +174,47 @@ def load_prompts(config: GRPOConfig, tokenizer) -> tuple[list[PromptRow], list[P
 
 
 class Policy:
-    """The model being trained plus what rollouts and the reference need from it."""
+    """The model being trained plus what rollouts and the reference need from it; with ``tools``,
+    its rollouts are multi-turn tool episodes."""
 
-    def __init__(self, config: GRPOConfig, tokenizer):
-        self.config, self.tokenizer = config, tokenizer
+    def __init__(self, config: GRPOConfig, tokenizer, tools: ToolRegistry | None = None):
+        self.config, self.tokenizer, self.tools = config, tokenizer, tools
         self.model = prepare_model(load_model(config.model), config)
         self.model.train()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.eos_ids = end_of_turn_ids(tokenizer, self.model)
         # Full fine-tuning needs a frozen copy for the KL term; LoRA disables its adapters instead.
         self.frozen_reference = None
         if config.kl_coef > 0 and config.finetune == "full":
             self.frozen_reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.model = distributed.wrap_model(self.model, config.distributed_strategy)
+        self.engine = LocalEngine(self.model, tokenizer, batch_size=config.rollout_batch_size)
 
-    def sample(self, rows: list[PromptRow], params: SamplingParams) -> list[Completion]:
+    @contextmanager
+    def _sampling(self):
         # LoRA adapters are merged into the base weights while sampling: the adapter matmuls would
         # add about 30% to every decode step. Unmerging restores the weights up to float rounding.
         merged = hasattr(self.model, "merge_adapter")
         with distributed.gathered(self.model):  # FSDP: whole weights while this rank decodes alone
-            return self._sample_merged(rows, params, merged)
-
-    def _sample_merged(self, rows: list[PromptRow], params: SamplingParams, merged: bool) -> list[Completion]:
-        if merged:
-            self.model.merge_adapter()
-        try:
-            return generate_ids(self.model, [row.prompt_ids for row in rows], params, eos_token_ids=self.eos_ids,
-                                pad_token_id=self.pad_id, batch_size=self.config.rollout_batch_size,
-                                decode=lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True))
-        finally:
             if merged:
-                self.model.unmerge_adapter()
+                self.model.merge_adapter()
+            try:
+                yield
+            finally:
+                if merged:
+                    self.model.unmerge_adapter()
+
+    def sample(self, rows: list[PromptRow], params: SamplingParams) -> list[Completion]:
+        with self._sampling():
+            return self.engine.generate([row.prompt_ids for row in rows], params)
+
+    def rollouts(self, rows: list[PromptRow], params: SamplingParams) -> list[Sample]:
+        """``params.n`` samples of each row, ordered by (row, sample): single replies, or tool episodes."""
+        if self.tools is None:
+            return [Sample(rows[c.prompt_index], c) for c in self.sample(rows, params)]
+        with self._sampling():
+            episodes = run_episodes(self.engine, self.tokenizer, [row.messages for row in rows], params, self.tools,
+                                    max_turns=self.config.max_turns, max_length=self.config.max_length)
+        return [Sample.of_episode(rows[e.prompt_index], e) for e in episodes]
 
     def token_logps(self, sequences: list[Rendered], reference: bool = False) -> torch.Tensor:
         """Log-probs of every completion token of ``sequences``, flat in sequence order. (N,)"""
@@ -178,7 +243,7 @@ def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) ->
             params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                     top_p=config.top_p, top_k=config.top_k, n=config.num_generations, stop=config.stop,
                                     seed=config.seed * 1_000_003 + step + 1_000_000_007 * index)
-            samples += [Sample(batches[index][c.prompt_index], c) for c in policy.sample(batches[index], params)]
+            samples += policy.rollouts(batches[index], params)
     return samples
 
 
@@ -187,7 +252,7 @@ def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> di
     from posttrain.rewards import score_rollouts
 
     scores, components, failures = score_rollouts(
-        reward, [s.row.text for s in samples], [s.completion.text for s in samples], [s.row.fields for s in samples])
+        reward, [s.row.text for s in samples], [s.completion.text for s in samples], [s.reward_fields for s in samples])
     for sample, value in zip(samples, scores):
         sample.reward = float(value)
     for failure in failures:
@@ -207,17 +272,16 @@ def mean_over_ranks(means: dict[str, float], count: int) -> dict[str, float]:
 
 
 def sequences_of(samples: list[Sample]) -> list[Rendered]:
-    # The trained sequence is the prompt's ids followed by exactly the sampled ids.
-    return [Rendered(s.row.prompt_ids + s.completion.token_ids,
-                     [0] * len(s.row.prompt_ids) + [1] * len(s.completion.token_ids)) for s in samples]
+    return [sample.sequence for sample in samples]
 
 
 def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig,
                   filler: Sample | None = None) -> dict[str, float]:
     """``num_iterations`` passes of the clipped surrogate over this rank's kept samples; the caller
     takes the last optimizer step. Metrics are summed over ranks. ``filler`` keeps FSDP ranks in step."""
-    sequences = sequences_of(samples + ([filler] if filler else []))
-    lengths = torch.tensor([len(s.completion.token_ids) for s in samples + ([filler] if filler else [])])  # (S,)
+    everyone = samples + ([filler] if filler else [])
+    sequences = sequences_of(everyone)
+    lengths = torch.tensor([s.num_loss_tokens for s in everyone])  # (S,)
     # The aggregation divides by counts of the whole global batch, summed over ranks.
     total_sequences, total_tokens = distributed.sum_all([len(samples), int(lengths[: len(samples)].sum())])
     totals = {"total_sequences": int(total_sequences), "total_tokens": int(total_tokens),
@@ -228,10 +292,16 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
     def flat(group: list[int], values) -> torch.Tensor:  # one value per sequence -> one per token
         return torch.cat([torch.full((int(lengths[i]),), float(values[i])) for i in group])
 
+    def sampling_logps(group: list[int]) -> torch.Tensor:  # (N,)
+        # Tool episodes carry the log-probs recorded while sampling; single-turn rollouts recompute them.
+        if policy.tools is not None:
+            return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps])
+        return policy.token_logps([sequences[i] for i in group])
+
     old_logps = ref_logps = None
     with torch.no_grad():
         if config.num_iterations > 1:  # later passes need the sampling policy's log-probs, fixed now
-            old_logps = {tuple(g): policy.token_logps([sequences[i] for i in g]) for g, _ in groups}
+            old_logps = {tuple(g): sampling_logps(g) for g, _ in groups}
         if config.kl_coef > 0:
             ref_logps = {tuple(g): policy.token_logps([sequences[i] for i in g], reference=True) for g, _ in groups}
     advantages = [s.advantage for s in samples] + [0.0]
@@ -266,11 +336,12 @@ def evaluate(policy: Policy, rows: list[PromptRow], reward, config: GRPOConfig) 
         return {}
     from posttrain.rewards import score_rollouts
 
-    completions = policy.sample(rows, SamplingParams(max_new_tokens=config.max_new_tokens, temperature=0.0,
-                                                     stop=config.stop))
-    scores, _, _ = score_rollouts(reward, [r.text for r in rows], [c.text for c in completions], [r.fields for r in rows])
+    samples = policy.rollouts(rows, SamplingParams(max_new_tokens=config.max_new_tokens, temperature=0.0,
+                                                   stop=config.stop))
+    scores, _, _ = score_rollouts(reward, [s.row.text for s in samples], [s.completion.text for s in samples],
+                                  [s.reward_fields for s in samples])
     return {"eval/reward_mean": sum(scores) / len(scores),
-            "eval/completion_tokens": sum(len(c.token_ids) for c in completions) / len(completions)}
+            "eval/completion_tokens": sum(s.num_loss_tokens for s in samples) / len(samples)}
 
 
 def plot_rewards(run_dir: Path) -> Path | None:
@@ -310,9 +381,10 @@ def train_grpo(config: GRPOConfig) -> dict:
     run_dir = Path(config.output_dir)
     loop.start(config, release_memory=False)
     reward = combine(parse_reward_spec(config.reward))
+    tools = load_tools(config.tools) if config.tools else None
     tokenizer = load_tokenizer(config.model)
-    train_rows, eval_rows = load_prompts(config, tokenizer)
-    policy = Policy(config, tokenizer)
+    train_rows, eval_rows = load_prompts(config, tokenizer, tools)
+    policy = Policy(config, tokenizer, tools)
     trainable, total_params = count_parameters(policy.model)
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(policy.model, config, total_steps)
@@ -334,8 +406,8 @@ def train_grpo(config: GRPOConfig) -> dict:
         metrics = score(reward, samples, logger, step)
         # Advantages need each group (on one rank) and, for reinforce_pp, the whole batch: gather every
         # rank's (reward, length, truncated) per sample, in rank order; this rank's samples start at `offset`.
-        per_rank = distributed.gather_all(
-            [(s.reward, len(s.completion.token_ids), s.completion.finish_reason == "length") for s in samples])
+        per_rank = distributed.gather_all([(s.reward, s.num_loss_tokens, s.completion.finish_reason == "length",
+                                            s.episode.num_tool_calls if s.episode else 0) for s in samples])
         offset = sum(len(part) for part in per_rank[: distributed.rank()])
         everything = [stats for part in per_rank for stats in part]
         rewards = torch.tensor([stats[0] for stats in everything]).view(-1, config.num_generations)  # (P, G)
@@ -347,7 +419,8 @@ def train_grpo(config: GRPOConfig) -> dict:
         kept = [s for s, keep_it in zip(samples, keep) if keep_it or not config.drop_zero_variance]
         records = [{"step": step, "prompt": sample.row.text, "completion": sample.completion.text,
                     "reward": sample.reward, "advantage": sample.advantage,
-                    "finish_reason": sample.completion.finish_reason} for sample in samples]
+                    "finish_reason": sample.completion.finish_reason,
+                    **({"messages": sample.episode.messages} if sample.episode else {})} for sample in samples]
         if distributed.is_distributed():
             records = [record for part in distributed.gather_all(records) for record in part]
             metrics = mean_over_ranks(metrics, len(samples))
@@ -356,7 +429,7 @@ def train_grpo(config: GRPOConfig) -> dict:
             rollout_log.flush()
         filler = Sample(rows[0], Completion(0, 0, [policy.pad_id], [0.0], "", "length")) \
             if distributed.is_distributed() else None
-        trained = distributed.sum_all([len(kept), sum(len(s.completion.token_ids) for s in kept)])
+        trained = distributed.sum_all([len(kept), sum(s.num_loss_tokens for s in kept)])
         update = policy_update(policy, kept, optimizer, config, filler) if trained[0] else {"loss": 0.0}
         seconds = time.perf_counter() - started
         metrics.update({
@@ -365,18 +438,20 @@ def train_grpo(config: GRPOConfig) -> dict:
             "completion_tokens": sum(stats[1] for stats in everything) / len(everything),
             "truncated_fraction": sum(stats[2] for stats in everything) / len(everything),
             "completions_per_s": len(everything) / seconds, "rollout_seconds": sampled - started,
+            **({"tool_calls": sum(stats[3] for stats in everything) / len(everything)} if config.tools else {}),
             **{k: v for k, v in update.items() if k != "loss"},
         })
         return loop.StepResult(update["loss"], int(trained[1]), metrics)
 
+    eval_fn = loop.with_suites(lambda: evaluate(policy, eval_rows, reward, config), policy.model, tokenizer, config)
     try:
         last = loop.run_steps(config, run_dir, policy.model, optimizer, scheduler, position, total_steps,
-                              [len(row.prompt_ids) for row in train_rows], step_fn,
-                              lambda: evaluate(policy, eval_rows, reward, config), logger, f"grpo ({config.advantage})")
+                              [len(row.prompt_ids) for row in train_rows], step_fn, eval_fn, logger,
+                              f"grpo ({config.advantage})")
     finally:
         if rollout_log:
             rollout_log.close()
-    final_eval = evaluate(policy, eval_rows, reward, config)
+    final_eval = eval_fn()
     summary = loop.finish_run(run_dir, position, policy.model, optimizer, scheduler, config, tokenizer, logger, last,
                               final_eval, final_eval, data_note)
     plot = plot_rewards(run_dir) if distributed.is_main() else None

@@ -46,7 +46,13 @@ from posttrain.config import PPOConfig
 from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.render import Rendered
 from posttrain.errors import UserError
-from posttrain.losses.policy import clipped_policy_loss, gae, kl_controller, value_loss, whiten
+from posttrain.losses.policy import (
+    clipped_policy_loss,
+    gae,
+    kl_controller,
+    value_loss,
+    whiten,
+)
 from posttrain.models.loading import load_tokenizer
 from posttrain.models.logprobs import backbone_and_head, chunked_token_logps
 from posttrain.models.lora import count_parameters
@@ -296,8 +302,10 @@ def train_ppo(config: PPOConfig) -> dict:
                  "total_params": total_params, "total_steps": total_steps}
     logger = loop.open_run(run_dir, config, position, data_note)
 
-    def run_eval() -> dict:
+    def policy_eval() -> dict:
         return evaluate(policy, reward_model, extra_reward, eval_rows, config)
+
+    run_eval = loop.with_suites(policy_eval, policy.model, tokenizer, config)
 
     if config.eval_before and position.step == 0 and eval_rows:
         logger.log(0, run_eval())

@@ -37,7 +37,13 @@ from posttrain.data.formats import load_examples
 from posttrain.data.render import end_of_turn_ids, render_prompt
 from posttrain.errors import UserError
 from posttrain.models.loading import load_model, load_tokenizer
-from posttrain.rewards import CombinedReward, WeightedReward, combine, reward_model_scorer, score_rollouts
+from posttrain.rewards import (
+    CombinedReward,
+    WeightedReward,
+    combine,
+    reward_model_scorer,
+    score_rollouts,
+)
 from posttrain.rollout.generate import SamplingParams, generate_ids
 
 QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}

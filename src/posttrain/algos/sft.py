@@ -152,9 +152,11 @@ def train_sft(config: SFTConfig) -> dict:
     def eval_fn() -> dict:
         return {"eval/loss": evaluate(model, eval_rows, config, pad_id)}
 
+    eval_fn = loop.with_suites(eval_fn, model, tokenizer, config)
     last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
                           [len(row) for row in train_rows], step_fn, eval_fn, logger, "sft")
 
-    eval_loss = evaluate(model, eval_rows, config, pad_id)
+    final_eval = eval_fn()
+    summary_metrics = {"eval_loss": final_eval["eval/loss"], **{k: v for k, v in final_eval.items() if k != "eval/loss"}}
     return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
-                           {"eval/loss": eval_loss}, {"eval_loss": eval_loss}, data_note)
+                           final_eval, summary_metrics, data_note)

@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 
 from posttrain.errors import UserError
 from posttrain.eval.stats import bootstrap_ci
-from posttrain.eval.suite import RunSettings, ScoredItem, Suite, SuiteOptions, make_suite
+from posttrain.eval.suite import (
+    RunSettings,
+    ScoredItem,
+    Suite,
+    SuiteOptions,
+    make_suite,
+)
 
 RESAMPLES = 1000
 LEVEL = 0.95
@@ -53,6 +59,7 @@ def evaluate(
     judge: str | None = None,
     baseline: str | None = None,
     refusal_judge: str | None = None,
+    judge_model: str | None = None,
     progress: bool = True,
 ) -> dict:
     """Evaluate the model ``model_spec`` (embedded name, HF directory, .gguf, hub id) on ``suites``.
@@ -60,7 +67,8 @@ def evaluate(
     ``limit`` keeps the first N items of each suite (data files are ordered so any prefix mixes
     each suite's kinds of items). Returns the result dict described in the module docstring.
     """
-    built = build_suites(suites, SuiteOptions(judge=judge, baseline=baseline, refusal_judge=refusal_judge))
+    built = build_suites(suites, SuiteOptions(judge=judge, baseline=baseline, refusal_judge=refusal_judge,
+                                                judge_model=judge_model))
     items = {suite.name: suite.items()[:limit] for suite in built}  # read before loading: bad data fails fast
     from posttrain.models.loading import load_model, load_tokenizer
 

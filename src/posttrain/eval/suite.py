@@ -19,7 +19,6 @@ a scorer ``function(item: dict, answer: str) -> float | (float, str)`` importabl
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from posttrain.config import _closest
 from posttrain.data.conversation import validate_messages
 from posttrain.data.readers import read_rows
 from posttrain.errors import DataError, UserError
+from posttrain.imports import import_function
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -51,6 +51,7 @@ class SuiteOptions:
     judge: str | None = None
     baseline: str | None = None
     refusal_judge: str | None = None  # a chat model judging refusals in the safety suite (default: patterns)
+    judge_model: str | None = None  # a chat model judging helpfulness pairwise, both orders (instead of ``judge``)
 
 
 @dataclass(frozen=True)
@@ -160,15 +161,7 @@ def load_scorer(module: str, function: str, spec: str) -> Callable:
     """Import ``module.function``; the current directory is searched like ``python -m`` does."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    try:
-        scorer = getattr(importlib.import_module(module), function)
-    except ModuleNotFoundError as error:
-        raise UserError(f"user suite '{spec}': cannot import module '{error.name}'") from None
-    except AttributeError:
-        raise UserError(f"user suite '{spec}': module '{module}' has no function '{function}'") from None
-    if not callable(scorer):
-        raise UserError(f"user suite '{spec}': '{module}:{function}' is not a function")
-    return scorer
+    return import_function(f"{module}:{function}", f"user suite '{spec}'")
 
 
 def load_items(path: str | Path, suite_name: str) -> list[dict]:

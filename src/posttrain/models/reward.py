@@ -24,7 +24,12 @@ import torch
 from posttrain.data.batching import collate
 from posttrain.data.render import Rendered, render
 from posttrain.errors import UserError
-from posttrain.models.loading import _adapter_base, _is_adapter_dir, load_tokenizer, resolve
+from posttrain.models.loading import (
+    _adapter_base,
+    _is_adapter_dir,
+    load_tokenizer,
+    resolve,
+)
 
 
 def load_reward_model(spec: str, pad_token_id: int | None = None, dtype: torch.dtype = torch.float32):

@@ -60,6 +60,7 @@ class EvalStage(BaseConfig):
     judge: str | None = Field(None, description="Reward model judging the helpfulness suite (a stage name or directory).")
     baseline: str | None = Field(None, description="Model the helpfulness suite compares against.")
     refusal_judge: str | None = Field(None, description="Chat model judging refusals in the safety suite (default: patterns).")
+    judge_model: str | None = Field(None, description="Chat model judging helpfulness pairwise in both orders (instead of judge).")
     compare_to: str | None = Field(None, description="Earlier eval stage: write report.html comparing it with this one.")
     progress: bool = Field(True, description="Show a progress bar.")
 
@@ -93,7 +94,7 @@ STAGE_CONFIGS: dict[str, type[BaseConfig]] = {
 }
 TRAINING = {"sft", "rm", "dpo", "grpo", "ppo"}
 POLICY_TRAINING = {"sft", "dpo", "grpo", "ppo"}  # stages whose output becomes the current model
-REFERENCE_FIELDS = ("model", "reward_model", "data", "eval_data", "judge", "baseline", "refusal_judge", "new", "compare_to")
+REFERENCE_FIELDS = ("model", "reward_model", "data", "eval_data", "judge", "baseline", "refusal_judge", "judge_model", "new", "compare_to")
 
 
 class StageSpec(BaseConfig):

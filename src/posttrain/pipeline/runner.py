@@ -102,7 +102,7 @@ def plan(recipe: Recipe) -> list[PlannedStage]:
 
 _ACCEPTS = {  # which kinds of stage a reference field may name
     "model": POLICY_TRAINING | {"export"}, "baseline": POLICY_TRAINING | {"export"},
-    "refusal_judge": POLICY_TRAINING | {"export"},
+    "refusal_judge": POLICY_TRAINING | {"export"}, "judge_model": POLICY_TRAINING | {"export"},
     "reward_model": {"rm"}, "judge": {"rm"}, "data": {"rejection-sample"}, "eval_data": {"rejection-sample"},
     "new": {"eval"}, "compare_to": {"eval"},
 }
@@ -139,7 +139,7 @@ def check(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
             fmt = getattr(config, "format", "prompts")
             loaded = load_examples(path, fmt, limit=None)
             lines.append(f"  {stage.name}: {key} {value}: {len(loaded.examples)} rows readable as {loaded.format or fmt}")
-        for key in ("model", "reward_model", "judge", "baseline", "refusal_judge"):
+        for key in ("model", "reward_model", "judge", "baseline", "refusal_judge", "judge_model"):
             value = getattr(config, key, None)
             if value and value not in produced and stage.kind != "gate":
                 lines.append(f"  {stage.name}: {key} {value}: {_check_model(value)}")
@@ -169,7 +169,8 @@ def _suites(config) -> list:
     from posttrain.eval.run import SuiteOptions, build_suites
 
     return build_suites(list(config.suites), SuiteOptions(judge=config.judge, baseline=config.baseline,
-                                                               refusal_judge=config.refusal_judge))
+                                                               refusal_judge=config.refusal_judge,
+                                                               judge_model=config.judge_model))
 
 
 def _check_gate_metrics(gate: PlannedStage, evaluator: PlannedStage) -> None:

@@ -22,22 +22,21 @@ caller must log. If every sample of a batch fails, ``score_rollouts`` raises Use
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from posttrain.config import _closest
 from posttrain.errors import UserError
+from posttrain.imports import import_function
 from posttrain.rewards.format import answer_tag, length_penalty
 from posttrain.rewards.ifeval import instruction_following
 from posttrain.rewards.math import math_correct
 from posttrain.rewards.reward_model import reward_model_scorer
+from posttrain.rewards.tools import tool_answer_correct
 
 RewardFn = Callable[..., float]
 
@@ -46,6 +45,7 @@ BUILTIN: dict[str, RewardFn] = {
     "answer_tag": answer_tag,
     "instruction_following": instruction_following,
     "length_penalty": length_penalty,
+    "tool_answer_correct": tool_answer_correct,
 }
 # Rewards that must be built first: their config kwargs go to the factory, not to each call.
 FACTORIES: dict[str, Callable[..., RewardFn]] = {"reward_model": reward_model_scorer}
@@ -59,30 +59,7 @@ def resolve_reward(spec: str) -> RewardFn:
     if not module_name or not attribute:
         raise UserError(f"unknown reward '{spec}'{_closest(spec, [*BUILTIN, *FACTORIES])}: "
                         f"use one of {', '.join([*BUILTIN, *FACTORIES])} or module:function")
-    module = _import(module_name, spec)
-    if not hasattr(module, attribute):
-        names = [name for name, value in vars(module).items() if callable(value) and not name.startswith("_")]
-        raise UserError(f"reward '{spec}': module '{module_name}' has no '{attribute}'{_closest(attribute, names)}")
-    function = getattr(module, attribute)
-    if not callable(function):
-        raise UserError(f"reward '{spec}': '{attribute}' is a {type(function).__name__}, not a function")
-    return function
-
-
-def _import(module_name: str, spec: str):
-    try:
-        if module_name.endswith(".py"):
-            module_spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-            return module
-        return importlib.import_module(module_name)
-    except Exception as error:
-        missing = getattr(error, "name", None)  # set by ModuleNotFoundError
-        if isinstance(error, ModuleNotFoundError) and missing and (module_name + ".").startswith(missing + "."):
-            raise UserError(f"reward '{spec}': no module named '{missing}' "
-                            "(put it on PYTHONPATH, or give a file as path/to/file.py:function)") from None
-        raise UserError(f"reward '{spec}': importing '{module_name}' failed: {type(error).__name__}: {error}") from error
+    return import_function(spec, f"reward '{spec}'")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from posttrain.data.render import _template_name, end_of_turn_ids, render_messages, render_prompt
+from posttrain.data.render import (
+    _template_name,
+    end_of_turn_ids,
+    render_messages,
+    render_prompt,
+)
 from posttrain.errors import UserError
 from posttrain.rollout.engine import RolloutEngine
 from posttrain.rollout.generate import SamplingParams
@@ -60,7 +65,7 @@ class Episode:
     loss_mask: list[int]
     logprobs: list[float]
     prompt_length: int  # tokens of the first prompt; everything after it is the episode's
-    finish_reason: str = ""  # "stop", "length" (a turn hit max_new_tokens) or "max_turns"
+    finish_reason: str = ""  # "stop", "length" (a turn hit max_new_tokens), "max_turns" or "max_length"
     num_turns: int = 0  # assistant turns generated
     tool_calls: list[ToolCall] = field(default_factory=list)  # executed calls, in order
 
@@ -103,13 +108,16 @@ def run_episodes(
     params: SamplingParams,
     tools: ToolRegistry,
     max_turns: int = 4,
+    max_length: int | None = None,
 ) -> list[Episode]:
     """Play ``params.n`` episodes per conversation, at most ``max_turns`` assistant turns each.
 
     Returns episodes ordered by ``(prompt_index, sample_index)``. A turn cut by ``max_new_tokens`` or
     a stop string ends its episode without running its tool calls; so does a turn with calls when no
-    turns remain (``finish_reason == "max_turns"``). Tool schemas go to the template as ``tools=``;
-    templates that ignore them need ``tools.system_prompt()`` in a system message.
+    turns remain (``finish_reason == "max_turns"``), and, with ``max_length``, one whose tool messages
+    would leave no room for another ``max_new_tokens`` (``"max_length"``: its results are not appended),
+    so no episode grows past ``max_length`` tokens. Tool schemas go to the template as ``tools=``;
+    templates that ignore them need ``tools.system_prompt()`` in a system message (``with_tool_prompt``).
     """
     if max_turns < 1:
         raise UserError(f"max_turns must be >= 1, got {max_turns}")
@@ -144,7 +152,11 @@ def run_episodes(
                 episode.finish_reason = "max_turns"
             else:
                 results = [tools.execute(call) for call in calls]
-                episode.append(tool_message_ids(episode.messages, results, tokenizer, schemas))
+                delta = tool_message_ids(episode.messages, results, tokenizer, schemas)
+                if max_length is not None and len(episode.input_ids) + len(delta) + params.max_new_tokens > max_length:
+                    episode.finish_reason = "max_length"
+                    continue
+                episode.append(delta)
                 episode.messages += [{"role": "tool", "content": result} for result in results]
                 episode.tool_calls += calls
                 continuing.append(episode)

@@ -168,9 +168,7 @@ def _update_rows(
             continue
         row.token_ids.append(token)
         row.logprobs.append(logprob)
-        if token in eos_token_ids:
-            row.finish_reason = "stop"
-        elif params.stop and _hit_stop_string(row.token_ids, params.stop, decode):
+        if token in eos_token_ids or params.stop and _hit_stop_string(row.token_ids, params.stop, decode):
             row.finish_reason = "stop"
         elif step + 1 == params.max_new_tokens:
             row.finish_reason = "length"

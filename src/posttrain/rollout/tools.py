@@ -21,6 +21,10 @@ Example::
 
     calls = parse_tool_calls('<tool_call>{"name": "add", "arguments": {"a": 2, "b": 3}}</tool_call>')
     registry.execute(calls[0])  # "5"
+
+From a config, ``load_tools(["posttrain.rewards.tools:calculator", "my_tools.py:lookup"])`` imports and
+registers each ``module:function`` or ``path/to/file.py:function``; ``with_tool_prompt`` lists the
+tools in the system message for chat templates that ignore ``tools=``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posttrain.errors import UserError
+from posttrain.imports import import_function
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
 # What Python values json.loads gives for each JSON schema type (bool is an int, so it is excluded).
@@ -247,3 +252,29 @@ class ToolRegistry:
             return _format_result(self._functions[call.name](**call.arguments))
         except Exception as error:  # noqa: BLE001  (a failing tool is feedback for the model, not a crash)
             return f"error: tool '{call.name}' raised {type(error).__name__}: {error}"
+
+
+def load_tools(specs: list[str]) -> ToolRegistry:
+    """A registry of the functions named by ``specs`` (``module:function`` or ``path/to/file.py:function``),
+    each with the schema ``function_schema`` derives from its signature and docstring (or its ``@tool`` one)."""
+    registry = ToolRegistry()
+    for spec in specs:
+        registry.register(import_function(spec, f"tool '{spec}'"))
+    return registry
+
+
+def template_takes_tools(tokenizer) -> bool:
+    """Whether the chat template renders the ``tools=`` schemas itself (it mentions ``tools``)."""
+    template = getattr(tokenizer, "chat_template", None)
+    return isinstance(template, str) and "tools" in template
+
+
+def with_tool_prompt(messages: list[dict], tools: ToolRegistry, tokenizer) -> list[dict]:
+    """``messages`` with ``tools.system_prompt()`` in the system message when the template ignores
+    ``tools=`` (SmolLM2's does): otherwise the policy would never learn which tools exist.
+    An existing system message keeps its text, followed by the tool listing."""
+    if not len(tools) or template_takes_tools(tokenizer):
+        return messages
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": messages[0]["content"] + "\n\n" + tools.system_prompt()}, *messages[1:]]
+    return [{"role": "system", "content": tools.system_prompt()}, *messages]

@@ -48,7 +48,12 @@ from posttrain.feedback.records import Answer, FeedbackRecord
 from posttrain.rollout.generate import SamplingParams
 from posttrain.serve.chat import ChatFormat, DeltaAssembler, assistant_message
 from posttrain.serve.feedback import FeedbackSink, UnknownResponse, open_sink
-from posttrain.serve.protocol import ApiError, ChatCompletionRequest, FeedbackRequest, parse_body
+from posttrain.serve.protocol import (
+    ApiError,
+    ChatCompletionRequest,
+    FeedbackRequest,
+    parse_body,
+)
 from posttrain.serve.scheduler import QueueFull, Request, Scheduler, SchedulerConfig
 
 log = logging.getLogger("posttrain.serve")

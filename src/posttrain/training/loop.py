@@ -12,6 +12,7 @@ prints, logs metrics and writes the run's files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -171,6 +172,40 @@ def open_run(run_dir: Path, config, position: Position, data_note: dict) -> Metr
         logger.log(0, data_note)
     print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
     return logger
+
+
+def with_suites(eval_fn: Callable[[], dict], model, tokenizer, config) -> Callable[[], dict]:
+    """``eval_fn`` plus the capability suites of ``config.eval_suites`` on the model being trained.
+
+    Each suite answers its first ``eval_suite_limit`` items (greedy, seeded), and the metrics land in
+    the same log as ``eval/<suite>.<metric>``. The suites are built here, so a wrong name fails
+    before any training step.
+    """
+    if not getattr(config, "eval_suites", None):
+        return eval_fn
+    from posttrain.eval.run import build_suites
+
+    suites = build_suites(list(config.eval_suites))
+
+    def evaluate_all() -> dict:
+        return {**eval_fn(), **suite_metrics(model, tokenizer, suites, config)}
+
+    return evaluate_all
+
+
+def suite_metrics(model, tokenizer, suites: list, config) -> dict:
+    """The suites' metrics on ``model`` as ``{"eval/<suite>.<metric>": value}``; the model's mode is restored."""
+    from posttrain.eval.run import evaluate_model
+
+    was_training = model.training
+    model.eval()
+    # Under FSDP every rank generates with whole weights; ranks evaluate the same items.
+    holding = distributed.gathered(model) if distributed.is_distributed() else contextlib.nullcontext()
+    with holding, torch.no_grad():
+        result = evaluate_model(model, tokenizer, suites, model_name="training", limit=config.eval_suite_limit,
+                                seed=config.seed, batch_size=config.eval_suite_batch_size)
+    model.train(was_training)
+    return {f"eval/{name}": entry["value"] for name, entry in result["metrics"].items()}
 
 
 def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, config, tokenizer,

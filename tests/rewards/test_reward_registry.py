@@ -26,7 +26,7 @@ def test_resolve_errors(tmp_path):
     (tmp_path / "needs_dep.py").write_text("import not_installed_dependency_xyz\n")
     cases = {
         "math_corect": "unknown reward 'math_corect' (did you mean 'math_correct'?): use one of math_correct, "
-                       "answer_tag, instruction_following, length_penalty, reward_model or module:function",
+                       "answer_tag, instruction_following, length_penalty, tool_answer_correct, reward_model or module:function",
         "no_such_module_xyz:fn": "reward 'no_such_module_xyz:fn': no module named 'no_such_module_xyz' "
                                  "(put it on PYTHONPATH, or give a file as path/to/file.py:function)",
         "posttrain.no_such:fn": "no module named 'posttrain.no_such'",
@@ -35,7 +35,7 @@ def test_resolve_errors(tmp_path):
         "posttrain.rewards.math:NUMBER": "reward 'posttrain.rewards.math:NUMBER': 'NUMBER' is a str, not a function",
         f"{tmp_path}/broken.py:fn": "failed: RuntimeError: boom",
         f"{tmp_path}/needs_dep.py:fn": "failed: ModuleNotFoundError: No module named 'not_installed_dependency_xyz'",
-        f"{tmp_path}/absent.py:fn": "failed: FileNotFoundError",
+        f"{tmp_path}/absent.py:fn": "file not found",
     }
     for spec, message in cases.items():
         with pytest.raises(UserError) as raised:

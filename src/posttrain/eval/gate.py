@@ -149,8 +149,13 @@ def format_gate_table(result: GateResult) -> str:
          fmt(row.allowance), row.verdict.upper() if row.verdict == "fail" else row.verdict)
         for row in result.rows
     ]
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+    return align_columns(lines)
+
+
+def align_columns(rows: list[tuple[str, ...]]) -> str:
+    """Rows of cells as text with every column padded to its widest cell, two spaces apart."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
 
 
 def failure_line(result: GateResult) -> str:

@@ -357,6 +357,7 @@ def last_report(planned: list[PlannedStage]) -> tuple[str | None, str | None]:
 
 def before_after_table(before: dict, after: dict) -> str:
     """Metric, before, after and change (with the direction that counts as better) as aligned text."""
+    from posttrain.eval.gate import align_columns
     from posttrain.eval.report import _directions, change
 
     directions = _directions(before, after)
@@ -365,8 +366,7 @@ def before_after_table(before: dict, after: dict) -> str:
         old = before["metrics"].get(metric, {}).get("value")
         new = after["metrics"].get(metric, {}).get("value")
         rows.append((metric, _fmt(old), _fmt(new), change(old, new, directions.get(metric))))
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return align_columns(rows)
 
 
 def _fmt(value: float | None) -> str:

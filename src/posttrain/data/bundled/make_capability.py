@@ -44,6 +44,7 @@ from typing import Any
 
 from posttrain.config import write_text_atomic
 from posttrain.data.bundled import make_preference, make_sft
+from posttrain.data.bundled.card import replace_section
 from posttrain.eval.data.make_eval import FILES as EVAL_FILES
 from posttrain.eval.data.make_eval import normalise_prompt, user_turns
 from posttrain.eval.generation import tools_system_prompt
@@ -1531,14 +1532,7 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
 
 def update_card(path: str, section: str) -> None:
     """Replace the marked "Capability sets" section of the card, or append it if it is missing."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    begin, end = text.find(CARD_BEGIN), text.find(CARD_END)
-    if begin >= 0 and end > begin:
-        text = text[:begin] + section + text[end + len(CARD_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    write_text_atomic(path, text)
+    replace_section(path, section, CARD_BEGIN, CARD_END)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,6 +48,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from posttrain.data.bundled.card import replace_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRAIN_FILE = os.path.join(HERE, "preference_chat.jsonl")
 EVAL_FILE = os.path.join(HERE, "preference_chat_eval.jsonl")
@@ -2115,14 +2117,7 @@ def render_card_section(train: list[Row], evals: list[Row], tokenizer: Any = Non
 
 def update_card(path: str, section: str) -> None:
     """Replace the marked "Preference set" section of the card, or append it if it is missing."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    begin, end = text.find(CARD_BEGIN), text.find(CARD_END)
-    if begin >= 0 and end > begin:
-        text = text[:begin] + section + text[end + len(CARD_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    _atomic_write_text(path, text)
+    replace_section(path, section, CARD_BEGIN, CARD_END)
 
 
 def main(argv: list[str] | None = None) -> None:

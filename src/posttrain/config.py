@@ -24,6 +24,10 @@ class BaseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# Checked when a run starts (posttrain.training.device.resolve_device): what exists depends on the machine.
+DEVICE_HELP = "Where to compute: auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:N or mps."
+
+
 class TrainConfig(BaseConfig):
     """Fields every trainer shares."""
 
@@ -73,6 +77,7 @@ class TrainConfig(BaseConfig):
     tensorboard: bool = Field(True, description="Also write TensorBoard event files.")
     wandb_project: str | None = Field(None, description="Log to this Weights & Biases project (needs wandb).")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
+    device: str = Field("auto", description=DEVICE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
     distributed_strategy: Literal["fsdp", "ddp"] = Field(
         "fsdp", description="Under torchrun: shard decoder layers across ranks (fsdp) or replicate the model (ddp).")
@@ -223,6 +228,7 @@ class RejectionConfig(BaseConfig):
     limit: int | None = Field(None, gt=0, description="Use only the first N prompts (quick tries).")
     skip_bad_rows: bool = Field(False, description="Skip and count bad rows instead of stopping at the first.")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
+    device: str = Field("auto", description=DEVICE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
 
 

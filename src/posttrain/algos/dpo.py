@@ -37,6 +37,7 @@ from posttrain.models.loading import cache_dir, load_model, load_tokenizer, reso
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import distributed, loop
+from posttrain.training.device import model_device, to_device
 
 
 @dataclass
@@ -107,10 +108,10 @@ def load_data(config: DPOConfig, tokenizer):
 
 def sequence_logps(model, sequences: list[Rendered], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed completion log-probs and completion lengths of each sequence, in one forward. (S,), (S,)"""
-    batch = collate(sequences, pad_id)
+    batch = to_device(collate(sequences, pad_id), model_device(model))
     token_logps, positions = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, chunk)
     rows = positions // batch.input_ids.shape[1]  # (N,) which sequence each loss token belongs to
-    sums = torch.zeros(len(sequences), dtype=token_logps.dtype).index_add(0, rows, token_logps)
+    sums = token_logps.new_zeros(len(sequences)).index_add(0, rows, token_logps)
     lengths = torch.bincount(rows, minlength=len(sequences))
     return sums, lengths
 
@@ -123,7 +124,8 @@ def micro_batches(rows: list[PreferenceRow], indices: list[int], config) -> list
 
 @torch.no_grad()
 def reference_pass(model, rows: list[PreferenceRow], config, pad_id: int, desc: str) -> torch.Tensor:
-    """Reference log-probs of every sequence of every row, (R, K): adapters off, no gradients."""
+    """Reference log-probs of every sequence of every row, (R, K), on the CPU (what the disk cache
+    holds): adapters off, no gradients."""
     was_training = model.training
     model.eval()
     out = torch.zeros(len(rows), len(rows[0].sequences)) if rows else torch.zeros(0, 2)
@@ -133,7 +135,7 @@ def reference_pass(model, rows: list[PreferenceRow], config, pad_id: int, desc: 
         quiet = not config.progress or not distributed.is_main()
         for group in tqdm(groups, desc=desc, disable=quiet, dynamic_ncols=True):
             sums, _ = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
-            out[group] = sums.view(len(group), -1)
+            out[group] = sums.view(len(group), -1).cpu()
     model.train(was_training)
     return out
 
@@ -191,7 +193,7 @@ def group_loss(model, rows, group, ref: torch.Tensor | None, config, pad_id: int
                              ref_group[:, 1] if ref_group is not None else None)
         output = spec.fn(inputs, **kwargs)
     else:
-        labels = torch.tensor([rows[i].label for i in group])
+        labels = torch.tensor([rows[i].label for i in group], device=sums.device)
         logratios = (sums[:, 0] - ref_group[:, 0]).detach()
         # KTO's reference point z0: the batch's mean log-ratio, a cheap estimate of KL(pi || ref).
         output = spec.fn(sums[:, 0], ref_group[:, 0], labels, logratios.mean(), **kwargs)
@@ -219,11 +221,12 @@ def evaluate(model, rows, ref, config, pad_id) -> dict:
 def train_dpo(config: DPOConfig) -> dict:
     """Run preference optimisation end to end; returns the final metrics (also in ``summary.json``)."""
     run_dir = Path(config.output_dir)
-    loop.start(config)
+    device = loop.start(config)
     spec = get_loss(config.loss)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, counts = load_data(config, tokenizer)
-    model = distributed.wrap_model(prepare_model(load_model(config.model), config), config.distributed_strategy)
+    model = prepare_model(load_model(config.model), config).to(device)  # on its device before wrapping
+    model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
     trainable, total_params = count_parameters(model)
@@ -234,8 +237,9 @@ def train_dpo(config: DPOConfig) -> dict:
     # weights (the cache makes it free on a resumed run).
     train_ref = eval_ref = None
     if spec.needs_reference:
-        train_ref = reference_logps(model, train_rows, config, pad_id, "train")
-        eval_ref = reference_logps(model, eval_rows, config, pad_id, "eval") if eval_rows else None
+        # Cached on the CPU, used on the device beside the policy's log-probs.
+        train_ref = to_device(reference_logps(model, train_rows, config, pad_id, "train"), device)
+        eval_ref = to_device(reference_logps(model, eval_rows, config, pad_id, "eval"), device) if eval_rows else None
     position = loop.resume(run_dir, config, model, optimizer, scheduler)
     data_note = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **counts,
                  "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}

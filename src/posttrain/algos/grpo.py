@@ -65,6 +65,7 @@ from posttrain.rollout.generate import Completion, SamplingParams
 from posttrain.rollout.tools import ToolRegistry, load_tools, with_tool_prompt
 from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
+from posttrain.training.device import to_device
 from posttrain.training.metrics import MetricsLogger
 
 
@@ -174,12 +175,15 @@ def load_prompts(config: GRPOConfig, tokenizer, tools: ToolRegistry | None = Non
 
 
 class Policy:
-    """The model being trained plus what rollouts and the reference need from it; with ``tools``,
-    its rollouts are multi-turn tool episodes."""
+    """The model being trained plus what rollouts and the reference need from it, on ``device``
+    (where ``loop.start`` says to train); with ``tools``, its rollouts are multi-turn tool episodes."""
 
-    def __init__(self, config: GRPOConfig, tokenizer, tools: ToolRegistry | None = None):
+    def __init__(self, config: GRPOConfig, tokenizer, tools: ToolRegistry | None = None,
+                 device: torch.device | str = "cpu"):
         self.config, self.tokenizer, self.tools = config, tokenizer, tools
-        self.model = prepare_model(load_model(config.model), config)
+        self.device = torch.device(device)
+        # On its device before the reference copy and the wrapping (FSDP shards what it finds there).
+        self.model = prepare_model(load_model(config.model), config).to(self.device)
         self.model.train()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # Full fine-tuning needs a frozen copy for the KL term; LoRA disables its adapters instead.
@@ -220,7 +224,7 @@ class Policy:
         """Log-probs of every completion token of ``sequences``, flat in sequence order. (N,)"""
         model = self.frozen_reference if reference and self.frozen_reference is not None else self.model
         disable = model.disable_adapter() if reference and hasattr(model, "disable_adapter") else nullcontext()
-        batch = collate(sequences, self.pad_id)
+        batch = to_device(collate(sequences, self.pad_id), self.device)
         with disable:
             logps, _ = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, self.config.logits_chunk)
         return logps
@@ -281,7 +285,8 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
     takes the last optimizer step. Metrics are summed over ranks. ``filler`` keeps FSDP ranks in step."""
     everyone = samples + ([filler] if filler else [])
     sequences = sequences_of(everyone)
-    lengths = torch.tensor([s.num_loss_tokens for s in everyone])  # (S,)
+    device = policy.device  # per-token tensors meet the policy's log-probs there
+    lengths = torch.tensor([s.num_loss_tokens for s in everyone])  # (S,) on the CPU: read as Python ints
     # The aggregation divides by counts of the whole global batch, summed over ranks.
     total_sequences, total_tokens = distributed.sum_all([len(samples), int(lengths[: len(samples)].sum())])
     totals = {"total_sequences": int(total_sequences), "total_tokens": int(total_tokens),
@@ -290,12 +295,12 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
                                                       config.micro_batch_tokens), [len(samples)])
 
     def flat(group: list[int], values) -> torch.Tensor:  # one value per sequence -> one per token
-        return torch.cat([torch.full((int(lengths[i]),), float(values[i])) for i in group])
+        return torch.cat([torch.full((int(lengths[i]),), float(values[i]), device=device) for i in group])
 
     def sampling_logps(group: list[int]) -> torch.Tensor:  # (N,)
         # Tool episodes carry the log-probs recorded while sampling; single-turn rollouts recompute them.
         if policy.tools is not None:
-            return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps])
+            return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps], device=device)
         return policy.token_logps([sequences[i] for i in group])
 
     old_logps = ref_logps = None
@@ -309,8 +314,9 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
     for iteration in range(config.num_iterations):
         for group, pass_weight in groups:
             logps = policy.token_logps([sequences[i] for i in group])  # (N,)
-            index = torch.cat([torch.full((int(lengths[i]),), position) for position, i in enumerate(group)])
-            weights = token_weights(index, lengths[group], config.loss_aggregation, **totals)
+            index = torch.cat([torch.full((int(lengths[i]),), position, device=device)
+                               for position, i in enumerate(group)])  # (N,) each token's place in the group
+            weights = token_weights(index, lengths[group].to(device), config.loss_aggregation, **totals)
             output = clipped_policy_loss(
                 logps, old_logps[tuple(group)] if old_logps else logps.detach(), flat(group, advantages), weights,
                 clip_low=config.clip_low, clip_high=config.clip_high,
@@ -379,12 +385,12 @@ def train_grpo(config: GRPOConfig) -> dict:
     from posttrain.rewards import combine
 
     run_dir = Path(config.output_dir)
-    loop.start(config, release_memory=False)
+    device = loop.start(config, release_memory=False)
     reward = combine(parse_reward_spec(config.reward))
     tools = load_tools(config.tools) if config.tools else None
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows = load_prompts(config, tokenizer, tools)
-    policy = Policy(config, tokenizer, tools)
+    policy = Policy(config, tokenizer, tools, device)
     trainable, total_params = count_parameters(policy.model)
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(policy.model, config, total_steps)

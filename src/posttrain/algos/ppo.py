@@ -60,6 +60,7 @@ from posttrain.models.reward import RewardModel
 from posttrain.rollout.generate import Completion, SamplingParams
 from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
+from posttrain.training.device import model_device, to_device
 from posttrain.training.optim import build_optimizer, build_scheduler
 
 KL_LOG = "kl_controller.jsonl"  # {"step", "kl_coef"}: the coefficient after each step's update
@@ -76,7 +77,7 @@ def attach_value_head(model) -> torch.nn.Linear:
     first gradients leave the backbone alone. It trains, is checkpointed, and is not saved with the model."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     weight = inner.get_output_embeddings().weight
-    head = torch.nn.Linear(weight.shape[1], 1, dtype=weight.dtype)
+    head = torch.nn.Linear(weight.shape[1], 1, dtype=weight.dtype, device=weight.device)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     head.register_state_dict_post_hook(_leave_out_of_saves)
@@ -87,7 +88,7 @@ def attach_value_head(model) -> torch.nn.Linear:
 def logps_and_values(model, sequences: list[Rendered], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-prob and value of every completion token of ``sequences``, flat in sequence order, from one
     forward pass. (N,), (N,): the value of token t is V(state before it), read where t is predicted."""
-    batch = collate(sequences, pad_id)
+    batch = to_device(collate(sequences, pad_id), model_device(model))
     body, head_weight = backbone_and_head(model)
     hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
     positions = batch.target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
@@ -169,10 +170,12 @@ class Rollouts:
             if config.whiten_advantages and distributed.is_distributed():
                 whiten_over_ranks(torch.zeros(0), torch.zeros(0))
             return
-        mask = pad_sequence([torch.ones(int(n)) for n in self.lengths], batch_first=True)  # (S, T)
+        device = self.old_logps[0].device  # where the policy computed them
+        mask = pad_sequence([torch.ones(int(n), device=device) for n in self.lengths], batch_first=True)  # (S, T)
         log_ratios = pad_sequence([lp - ref for lp, ref in zip(self.old_logps, self.ref_logps)], batch_first=True)
         rewards = -kl_coef * log_ratios  # (S, T)
-        rewards[torch.arange(len(self.samples)), self.lengths - 1] += torch.tensor([s.reward for s in self.samples])
+        last_tokens = (torch.arange(len(self.samples)), self.lengths - 1)
+        rewards[to_device(last_tokens, device)] += torch.tensor([s.reward for s in self.samples], device=device)
         values = pad_sequence(self.old_values, batch_first=True)  # (S, T)
         advantages, returns = gae(rewards, values, mask, config.gamma, config.lam)
         if config.whiten_advantages:
@@ -244,7 +247,7 @@ def evaluate(policy: Policy, reward_model: RewardModel, extra_reward, rows: list
     samples = [Sample(rows[c.prompt_index], c) for c in completions]
     rm_scores, _ = score_samples(reward_model, extra_reward, samples, 0, config.rollout_batch_size)
     sequences = grpo.sequences_of(samples)
-    kls = torch.zeros(len(samples))  # (S,)
+    kls = torch.zeros(len(samples), device=policy.device)  # (S,)
     for group in micro_batches(sequences, config):
         batch = [sequences[i] for i in group]
         log_ratios = policy.token_logps(batch) - policy.token_logps(batch, reference=True)  # (N,)
@@ -285,11 +288,12 @@ def train_ppo(config: PPOConfig) -> dict:
 
     run_dir = Path(config.output_dir)
     reward_model = load_reward_model(config)
-    loop.start(config)
+    device = loop.start(config)
+    reward_model.to(device)
     extra_reward = combine(grpo.parse_reward_spec(config.reward)) if config.reward else None
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows = grpo.load_prompts(config, tokenizer)
-    policy = Policy(config, tokenizer)
+    policy = Policy(config, tokenizer, device=device)
     value_head = attach_value_head(policy.model)
     trainable, total_params = count_parameters(policy.model)
     total_steps = loop.total_steps_for(len(train_rows), config)
@@ -340,8 +344,8 @@ def train_ppo(config: PPOConfig) -> dict:
         if distributed.is_distributed():
             metrics = grpo.mean_over_ranks(metrics, len(samples))
         rewards = torch.tensor([record["reward"] for record in everything])
-        values = torch.cat([*rollouts.old_values, torch.zeros(0)])  # (N,) this rank's tokens
-        returns = torch.cat([*rollouts.returns, torch.zeros(0)])
+        values = torch.cat([*rollouts.old_values, torch.zeros(0, device=device)])  # (N,) this rank's tokens
+        returns = torch.cat([*rollouts.returns, torch.zeros(0, device=device)])
         token_sums = distributed.sum_all([len(values), float(values.sum()), float(returns.sum())])
         metrics.update({
             "reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,

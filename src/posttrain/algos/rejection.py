@@ -45,6 +45,7 @@ from posttrain.rewards import (
     score_rollouts,
 )
 from posttrain.rollout.generate import SamplingParams, generate_ids
+from posttrain.training.device import local_rank, resolve_device
 
 QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}
 SHOWN_FAILURES = 5  # reward failures printed in full; the rest are only counted
@@ -62,15 +63,16 @@ class Candidate:
     reward_failed: bool = False  # a reward raised: the score (0) means nothing
 
 
-def build_reward(config: RejectionConfig):
-    """The weighted reward functions plus the reward model (loaded now, so a bad path fails before sampling)."""
+def build_reward(config: RejectionConfig, device: torch.device | str = "cpu"):
+    """The weighted reward functions plus the reward model (loaded now, on ``device``, so a bad path
+    fails before sampling)."""
     if not config.reward and not config.reward_model:
         raise UserError("no reward: set `reward` (a builtin name or module:function) "
                         "and/or `reward_model` (a reward model directory)")
     parts = combine(parse_reward_spec(config.reward)).parts if config.reward else []
     if config.reward_model:
         scorer = reward_model_scorer(config.reward_model, batch_size=config.batch_size)
-        scorer.reward_model  # noqa: B018  (loads it)
+        scorer.reward_model.to(device)  # loads it
         parts.append(WeightedReward("reward_model", scorer))
     return CombinedReward(parts)
 
@@ -198,10 +200,11 @@ def rejection_sample(config: RejectionConfig) -> dict:
     stats_path, samples_path = output.with_suffix(".stats.json"), output.with_suffix(".samples.jsonl")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    reward = build_reward(config)
+    device = resolve_device(config.device, local_rank())
+    reward = build_reward(config, device)
     tokenizer = load_tokenizer(config.model)
     rows, skipped = load_prompts(config, tokenizer)
-    model = load_model(config.model)
+    model = load_model(config.model).to(device)  # sampling runs where the model is
     candidates, failures = sample_and_score(model, tokenizer, rows, reward, config)
     kept, best_scores, counts = select(candidates, config)
 

@@ -114,7 +114,7 @@ def group_loss(model, pairs: list[RewardPair], group: list[int], config: RMConfi
     """Loss and metrics of one micro-batch of pairs, and the tokens it ran."""
     sequences = [seq for i in group for seq in pairs[i].sequences]
     rewards = sequence_rewards(model, sequences, pad_id).view(len(group), 2)  # (G, 2): chosen, rejected
-    margins = torch.tensor([pairs[i].margin for i in group]) if config.margin_key else None  # (G,)
+    margins = torch.tensor([pairs[i].margin for i in group], device=rewards.device) if config.margin_key else None
     output = reward_loss(rewards[:, 0], rewards[:, 1], margins, config.center_rewards_coef)
     return output, sum(len(seq) for seq in sequences)
 
@@ -138,12 +138,12 @@ def evaluate(model, pairs: list[RewardPair], config: RMConfig, pad_id: int) -> d
 def train_rm(config: RMConfig) -> dict:
     """Train a reward model end to end; returns the final metrics (also in ``summary.json``)."""
     run_dir = Path(config.output_dir)
-    loop.start(config)
+    device = loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_pairs, eval_pairs, counts = load_data(config, tokenizer)
     pad_id = tokenizer.pad_token_id
     model = prepare_model(load_reward_model(config.model, pad_id), config, task_type="SEQ_CLS", modules_to_save=["score"])
-    model = distributed.wrap_model(model, config.distributed_strategy)
+    model = distributed.wrap_model(model.to(device), config.distributed_strategy)  # on its device before wrapping
     model.train()
     trainable, total_params = count_parameters(model)
 

@@ -23,6 +23,7 @@ from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import distributed, loop
+from posttrain.training.device import model_device, to_device
 
 
 @dataclass
@@ -96,8 +97,9 @@ def train_step(model, micro_batches: list[MicroBatch], config, filler: MicroBatc
     returns the global batch's token-mean loss. ``filler`` keeps FSDP ranks in step (zero weight)."""
     # Every rank divides by the loss tokens of the whole global batch, so the parts add up.
     total = distributed.sum_all(sum(mb.num_loss_tokens for mb in micro_batches))
-    loss_sum = 0.0
+    loss_sum, device = 0.0, model_device(model)
     for mb, weight in distributed.balanced(micro_batches, filler):
+        mb = to_device(mb, device)  # one micro-batch at a time on the device
         logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk)
         loss = sft_loss(logps, total) * weight
         loss.backward()
@@ -114,6 +116,7 @@ def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
     model.eval()
     nll, count = 0.0, 0
     for mb in micro_batches_for(rows, list(range(len(rows))), config, pad_id):
+        mb = to_device(mb, model_device(model))
         logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk)
         nll -= logps.sum().item()
         count += mb.num_loss_tokens
@@ -124,10 +127,11 @@ def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
 def train_sft(config: SFTConfig) -> dict:
     """Run SFT end to end; returns the final metrics (also written to ``summary.json``)."""
     run_dir = Path(config.output_dir)
-    loop.start(config)
+    device = loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, stats = load_data(config, tokenizer)
-    model = distributed.wrap_model(prepare_model(load_model(config.model), config), config.distributed_strategy)
+    model = prepare_model(load_model(config.model), config).to(device)  # on its device before wrapping
+    model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
     trainable, total_params = count_parameters(model)

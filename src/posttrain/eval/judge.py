@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from posttrain.data.render import render_prompt
+from posttrain.training.device import model_device
 
 
 def first_token_ids(tokenizer, words: tuple[str, ...]) -> list[int]:
@@ -36,8 +37,9 @@ def verdict_probabilities(model, tokenizer, questions: list[str], options: list[
         prompts = [render_prompt([{"role": "user", "content": question}], tokenizer)
                    for question in questions[start : start + batch_size]]
         width = max(len(ids) for ids in prompts)
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts])
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts])
+        device = model_device(model)
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad():
             logps = model(input_ids=input_ids, attention_mask=attention, position_ids=positions).logits[:, -1].float().log_softmax(-1)

@@ -85,9 +85,9 @@ def token_weights(sequence_index: torch.Tensor, sequence_lengths: torch.Tensor, 
     if aggregation == "sequence_mean":
         return 1.0 / (sequence_lengths[sequence_index].to(torch.float32) * total_sequences)
     if aggregation == "token_mean":
-        return torch.full(sequence_index.shape, 1.0 / total_tokens)
+        return torch.full(sequence_index.shape, 1.0 / total_tokens, device=sequence_index.device)
     if aggregation == "constant":
-        return torch.full(sequence_index.shape, 1.0 / (total_sequences * max_new_tokens))
+        return torch.full(sequence_index.shape, 1.0 / (total_sequences * max_new_tokens), device=sequence_index.device)
     raise ValueError(f"unknown aggregation {aggregation!r}; choose one of: {', '.join(AGGREGATIONS)}")
 
 

@@ -37,7 +37,7 @@ class _ChunkedTokenLogps(torch.autograd.Function):
             if need_hidden_grad:
                 # d logp / d logits = onehot - softmax, reusing the logits buffer for it.
                 probs = logits.sub_(chunk_lse[:, None]).exp_().neg_()
-                probs[torch.arange(stop - start), chunk_targets] += 1.0
+                probs[torch.arange(stop - start, device=probs.device), chunk_targets] += 1.0
                 hidden_grad_unit[start:stop] = probs @ weight
         ctx.chunk_size = chunk_size
         ctx.save_for_backward(hidden, weight, targets, lse, hidden_grad_unit)
@@ -55,7 +55,7 @@ class _ChunkedTokenLogps(torch.autograd.Function):
                 stop = min(start + ctx.chunk_size, hidden.shape[0])
                 chunk_hidden = hidden[start:stop]
                 probs = (chunk_hidden @ weight.t()).sub_(lse[start:stop, None]).exp_().neg_()  # (C, V)
-                probs[torch.arange(stop - start), targets[start:stop]] += 1.0
+                probs[torch.arange(stop - start, device=probs.device), targets[start:stop]] += 1.0
                 probs.mul_(grad_logps[start:stop, None])
                 grad_weight.addmm_(probs.t(), chunk_hidden)
         return grad_hidden, grad_weight, None, None

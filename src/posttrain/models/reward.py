@@ -30,6 +30,7 @@ from posttrain.models.loading import (
     load_tokenizer,
     resolve,
 )
+from posttrain.training.device import model_device, to_device
 
 
 def load_reward_model(spec: str, pad_token_id: int | None = None, dtype: torch.dtype = torch.float32):
@@ -74,10 +75,11 @@ def backbone_and_score(model):
 def sequence_rewards(model, sequences: list[Rendered], pad_token_id: int) -> torch.Tensor:
     """Reward of each sequence, from one right-padded forward pass. (S,)"""
     body, score = backbone_and_score(model)
-    input_ids = collate(sequences, pad_token_id).input_ids  # (S, T)
+    device = model_device(model)
+    input_ids = to_device(collate(sequences, pad_token_id).input_ids, device)  # (S, T)
     hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state  # (S, T, H)
-    last = torch.tensor([len(seq) - 1 for seq in sequences])  # (S,) index of each last real token
-    pooled = hidden[torch.arange(len(sequences)), last]  # (S, H)
+    last = torch.tensor([len(seq) - 1 for seq in sequences], device=device)  # (S,) index of each last real token
+    pooled = hidden[torch.arange(len(sequences), device=device), last]  # (S, H)
     return score(pooled).squeeze(-1)  # (S,)
 
 
@@ -86,6 +88,11 @@ class RewardModel:
 
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model.eval(), tokenizer
+
+    def to(self, device: torch.device | str) -> RewardModel:
+        """Score on ``device`` from now on (batches follow the model there); returns self."""
+        self.model.to(device)
+        return self
 
     @classmethod
     def load(cls, spec_or_dir: str, dtype: torch.dtype = torch.float32) -> RewardModel:

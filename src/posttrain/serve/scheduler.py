@@ -100,8 +100,9 @@ class _Sequence:
     finished: bool = False
 
 
-def _generator(seed: int | None, index: int) -> torch.Generator:
-    generator = torch.Generator()
+def _generator(seed: int | None, index: int, device: torch.device) -> torch.Generator:
+    # On the model's device: sampling draws from the logits there (a CPU generator cannot).
+    generator = torch.Generator(device=device)
     if seed is None:
         generator.seed()
     else:
@@ -155,7 +156,7 @@ class Batch:
         if not rows:
             self.__init__()
             return
-        index = torch.tensor(rows, dtype=torch.long)
+        index = torch.tensor(rows, dtype=torch.long, device=self.attention_mask.device)
         self.attention_mask = self.attention_mask[index]
         self.next_positions, self.next_tokens = self.next_positions[index], self.next_tokens[index]
         first_used = int(self.attention_mask.any(dim=0).long().argmax())
@@ -200,7 +201,7 @@ class Scheduler:
     def submit(self, request: Request) -> Request:
         """Queue ``request``; raises :class:`QueueFull` when ``max_queue`` requests are waiting."""
         request.loop = request.loop or asyncio.get_running_loop()
-        sequences = [_Sequence(request, index, _generator(request.params.seed, index))
+        sequences = [_Sequence(request, index, _generator(request.params.seed, index, self.device))
                      for index in range(request.params.n)]
         with self._lock:
             if self._waiting_requests >= self.config.max_queue:
@@ -304,7 +305,7 @@ class Scheduler:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                          past_key_values=cache, use_cache=True, **self._keep_last_logits)
         self.stats["prefills"] += 1
-        rows = torch.tensor(prompt_row, dtype=torch.long)
+        rows = torch.tensor(prompt_row, dtype=torch.long, device=self.device)
         if len(prompts) < len(taken):
             cache.batch_select_indices(rows)
         new = Batch()

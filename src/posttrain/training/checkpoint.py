@@ -32,7 +32,7 @@ PREFIX = "step-"
 # Keys that may change between a run and its resumption without changing what is computed.
 RESUME_MAY_CHANGE = {
     "progress", "tensorboard", "wandb_project", "num_threads", "save_every", "eval_every", "log_every",
-    "keep_checkpoints", "resume", "save_format", "distributed_strategy",
+    "keep_checkpoints", "resume", "save_format", "distributed_strategy", "device",
 }
 SHARDED = "sharded"  # the torch.distributed.checkpoint directory of a distributed run
 
@@ -94,20 +94,23 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
     path = Path(path)
     if (path / SHARDED).is_dir():
         _load_sharded(path / SHARDED, model, optimizer)
-        restore_scheduler(scheduler, torch.load(path / "scheduler.pt", weights_only=False)["scheduler"])
+        states = torch.load(path / "scheduler.pt", weights_only=False, map_location="cpu")
+        restore_scheduler(scheduler, states["scheduler"])
     else:
         weights = load_file(path / "trainable.safetensors")
         missing = set(trainable_state(model)) - set(weights)
         if missing:
             raise RuntimeError(f"checkpoint {path} lacks {len(missing)} trainable tensors, e.g. {min(missing)}")
-        states = torch.load(path / "optimizer.pt", weights_only=False)
+        # Onto the CPU first: a checkpoint saved on a GPU resumes anywhere; load_state_dict moves the
+        # optimizer state to each parameter's device.
+        states = torch.load(path / "optimizer.pt", weights_only=False, map_location="cpu")
         if distributed.is_distributed():
             _load_whole_into_distributed(weights, states, model, optimizer)
         else:
             model.load_state_dict(weights, strict=False)
             optimizer.load_state_dict(states["optimizer"])
         restore_scheduler(scheduler, states["scheduler"])
-    rng = torch.load(path / "rng.pt", weights_only=False)
+    rng = torch.load(path / "rng.pt", weights_only=False, map_location="cpu")
     torch.set_rng_state(rng["torch"])
     random.setstate(rng["python"])
     return json.loads((path / "trainer_state.json").read_text())

@@ -23,6 +23,10 @@ Strategies (``distributed_strategy``):
 - ``ddp``: every rank holds the whole model; gradients are all-reduced once per optimizer step
   (after the last micro-batch, as DDP's ``no_sync`` accumulation does). Forward passes need no
   collectives, so nothing has to be balanced.
+
+Devices: each rank trains on ``cuda:LOCAL_RANK`` when CUDA is available (``device: auto``, see
+:mod:`posttrain.training.device`); trainers move the model there before :func:`wrap_model`. The
+process group carries CPU tensors (counts, metrics) over gloo and CUDA tensors over nccl.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import torch
 import torch.distributed as dist
 
 from posttrain.errors import UserError
+from posttrain.training.device import model_device
 
 T = TypeVar("T")
 _strategy: str | None = None  # set by wrap_model: how this process's model is spread over the ranks
@@ -166,9 +171,11 @@ def _decoder_layers(model) -> list[tuple[str, torch.nn.Module]]:
 def wrap_model(model, strategy: str = "fsdp"):
     """Spread ``model`` over the ranks (in place; returns it). A no-op in a single process.
 
-    Call it after LoRA is applied (``prepare_model``) and before the optimizer is built: FSDP
-    replaces parameters by sharded ones. Frozen parameters (a LoRA base) are sharded too but get
-    no gradients; replicated trainable parameters are broadcast from rank 0 so all ranks start equal.
+    Call it after LoRA is applied (``prepare_model``) and the model is on its device, and before the
+    optimizer is built: FSDP replaces parameters by sharded ones, on a device mesh of the model's
+    device type (left to itself, FSDP picks CUDA whenever it exists and moves only the sharded
+    part there). Frozen parameters (a LoRA base) are sharded too but get no gradients; replicated
+    trainable parameters are broadcast from rank 0 so all ranks start equal.
     """
     global _strategy
     if not is_distributed():
@@ -176,18 +183,20 @@ def wrap_model(model, strategy: str = "fsdp"):
     if strategy not in ("fsdp", "ddp"):
         raise UserError(f"distributed_strategy must be 'fsdp' or 'ddp', got '{strategy}'")
     if strategy == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
 
         layers = _decoder_layers(model)
         if not layers:
             raise UserError(f"fsdp: found no decoder layers in {type(model).__name__}; "
                             "use --distributed-strategy ddp")
+        mesh = init_device_mesh(model_device(model).type, (world_size(),))
         for _, layer in layers:
-            fully_shard(layer)
+            fully_shard(layer, mesh=mesh)
         # The root unit: the module holding the layers' list, which every forward path calls.
         body = model.get_submodule(layers[0][0].rsplit(".", 2)[0])
         in_layers = {id(p) for _, layer in layers for p in layer.parameters()}
-        fully_shard(body, ignored_params={p for p in body.parameters() if id(p) not in in_layers})
+        fully_shard(body, mesh=mesh, ignored_params={p for p in body.parameters() if id(p) not in in_layers})
         for module in model.modules():
             if hasattr(module, "set_gradient_divide_factor"):
                 module.set_gradient_divide_factor(1.0)  # sum the ranks' parts of the gradient,
@@ -241,11 +250,15 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float | None) -> 
     sharded = [p.grad.to_local() for p in params if _is_sharded(p.grad)]
     replicated = [p.grad for p in params if not _is_sharded(p.grad)]
     # Shards are disjoint pieces: their squares add up over ranks. Replicated ones count once.
-    sharded_sq = torch.zeros((), dtype=torch.float64)
+    # Sums live where the gradients do; every rank has gradients on the same kind of device, so the
+    # all-reduce below takes one backend on all of them (gloo for CPU, nccl for CUDA).
+    device = params[0].grad.device if params else torch.device("cpu")
+    sharded_sq = torch.zeros((), dtype=torch.float64, device=device)
     if sharded:
         sharded_sq = torch.stack([g.double().pow(2).sum() for g in sharded]).sum()
     dist.all_reduce(sharded_sq)  # every rank joins, also one whose gradients are all replicated
-    replicated_sq = sum((g.double().pow(2).sum() for g in replicated), torch.zeros((), dtype=torch.float64))
+    replicated_sq = sum((g.double().pow(2).sum() for g in replicated), torch.zeros((), dtype=torch.float64,
+                                                                                  device=device))
     norm = float((sharded_sq + replicated_sq).sqrt())
     if max_norm is not None:
         scale = max_norm / (norm + 1e-6)

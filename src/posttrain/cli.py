@@ -249,7 +249,7 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
 @click.argument("model")
 @click.argument("more_suites", nargs=-1, metavar="[SUITE]...")
 @click.option("--suite", "-s", "suites", multiple=True,
-              help="math, instruction-following, safety, tool-use, multi-turn, style, helpfulness, or "
+              help="math, instruction-following, safety, tool-use, multi-turn, style, code, helpfulness, or "
                    "FILE.jsonl:MODULE:FUNCTION; repeatable, and names may follow (--suite math safety).")
 @click.option("--out", type=click.Path(), help="Write the result JSON (every item's prompt, answer, score) here.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N items of each suite.")

@@ -30,7 +30,8 @@ SIZES = {  # (train, held out)
     "capability_rl_math": (240, 40),
     "capability_rl_ifeval": (180, 40),
 }
-EVAL_SUITES = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style"]
+EVAL_SUITES = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style", "code"]
+CODE_FILES = ["code_sft", "code_sft_eval", "code_rl", "code_rl_eval"]  # made by make_code.py, checked here too
 
 
 def _rows(filename: str) -> list[dict]:
@@ -138,6 +139,7 @@ def test_refusals_and_look_alikes_read_as_the_safety_suite_expects(files):
 def test_no_eval_item_appears_in_any_capability_file(files):
     eval_items = {name: make_suite(name).items() for name in EVAL_SUITES}
     eval_turns = {normalise_prompt(turn) for items in eval_items.values() for item in items for turn in user_turns(item)}
+    files = {**files, **{name: _rows(f"{name}.jsonl") for name in CODE_FILES}}
     for filename, rows in files.items():
         assert eval_overlaps(rows) == [], filename
         turns = [normalise_prompt(turn) for row in rows for turn in user_turns(row)]

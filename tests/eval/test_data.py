@@ -17,8 +17,8 @@ from posttrain.eval.suite import make_suite, suite_names
 from posttrain.eval.suites.tool_use import validate_arguments
 from posttrain.rewards.ifeval import check_all
 
-BUILT_IN = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style"]
-SIZES = {"math": 30, "instruction-following": 30, "safety": 24, "tool-use": 16, "multi-turn": 16, "style": 20}
+BUILT_IN = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style", "code"]
+SIZES = {"math": 30, "instruction-following": 30, "safety": 24, "tool-use": 16, "multi-turn": 16, "style": 20, "code": 30}
 
 
 def test_normalise_prompt():
@@ -73,6 +73,6 @@ def test_items_are_valid_for_their_scorers():
 
 
 def test_registry_lists_every_suite():
-    assert suite_names() == ["helpfulness", "instruction-following", "math", "multi-turn", "safety", "style",
+    assert suite_names() == ["code", "helpfulness", "instruction-following", "math", "multi-turn", "safety", "style",
                              "tool-use"]
 

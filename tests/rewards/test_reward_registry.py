@@ -12,7 +12,8 @@ from posttrain.rewards.math import math_correct
 
 def test_resolve_builtin_and_module_function(tmp_path, monkeypatch):
     assert resolve_reward("math_correct") is math_correct
-    assert set(BUILTIN) == {"math_correct", "answer_tag", "instruction_following", "length_penalty", "tool_answer_correct"}
+    assert set(BUILTIN) == {"math_correct", "answer_tag", "instruction_following", "length_penalty", "tool_answer_correct",
+                            "code_tests_passed"}
     assert resolve_reward("posttrain.rewards.format:length_penalty") is length_penalty
     (tmp_path / "my_rewards.py").write_text("def brevity(prompt, completion, **_):\n    return -len(completion)\n")
     from_file = resolve_reward(f"{tmp_path / 'my_rewards.py'}:brevity")
@@ -26,7 +27,8 @@ def test_resolve_errors(tmp_path):
     (tmp_path / "needs_dep.py").write_text("import not_installed_dependency_xyz\n")
     cases = {
         "math_corect": "unknown reward 'math_corect' (did you mean 'math_correct'?): use one of math_correct, "
-                       "answer_tag, instruction_following, length_penalty, tool_answer_correct, reward_model or module:function",
+                       "answer_tag, instruction_following, length_penalty, tool_answer_correct, code_tests_passed, "
+                       "reward_model or module:function",
         "no_such_module_xyz:fn": "reward 'no_such_module_xyz:fn': no module named 'no_such_module_xyz' "
                                  "(put it on PYTHONPATH, or give a file as path/to/file.py:function)",
         "posttrain.no_such:fn": "no module named 'posttrain.no_such'",

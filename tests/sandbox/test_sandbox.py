@@ -182,3 +182,9 @@ def test_kill_all_reaches_background_children():
             state = stat.read().split()[2]
         assert state == "Z", f"process {pid} survived"
     assert process.returncode == -signal.SIGKILL
+
+
+def test_string_hashes_are_the_same_every_run():
+    code = "ORDER = list({'pear', 'apple', 'fig', 'kiwi', 'plum', 'lime'})\n"
+    orders = {run_code(code + "print(ORDER)", ["assert True"]).stdout for _ in range(3)}
+    assert len(orders) == 1

@@ -9,7 +9,8 @@ and weight them with :func:`combine`, then score a batch of rollouts with :func:
 
 Modules: ``math`` (final-number extraction, ``math_correct``), ``format`` (``answer_tag``,
 ``length_penalty``), ``ifeval`` (verifiable instruction constraints, also used by evaluation),
-``tools`` (a ``calculator`` tool for tool-use episodes and ``tool_answer_correct``), ``reward_model``
+``tools`` (a ``calculator`` tool for tool-use episodes and ``tool_answer_correct``), ``code`` (the
+program in an answer, ``code_tests_passed``: hidden tests run in :mod:`posttrain.sandbox`), ``reward_model``
 (a trained reward model as a reward; the only one that imports torch) and
 ``registry`` (names, combinations, robust batch scoring).
 """

@@ -32,6 +32,7 @@ from typing import Any
 from posttrain.config import _closest
 from posttrain.errors import UserError
 from posttrain.imports import import_function
+from posttrain.rewards.code import code_tests_passed
 from posttrain.rewards.format import answer_tag, length_penalty
 from posttrain.rewards.ifeval import instruction_following
 from posttrain.rewards.math import math_correct
@@ -46,6 +47,7 @@ BUILTIN: dict[str, RewardFn] = {
     "instruction_following": instruction_following,
     "length_penalty": length_penalty,
     "tool_answer_correct": tool_answer_correct,
+    "code_tests_passed": code_tests_passed,
 }
 # Rewards that must be built first: their config kwargs go to the factory, not to each call.
 FACTORIES: dict[str, Callable[..., RewardFn]] = {"reward_model": reward_model_scorer}

@@ -6,8 +6,7 @@
     result.status, result.passed, result.fraction   # "ok", 2, 1.0
     results = run_many([(code, tests), ...])        # in parallel, one process per job, order kept
 
-Each run gets its own process (``python -I -S -B``: no site-packages, no PYTHON* variables, no bytecode
-written) in a new session, an empty environment, and a fresh temporary working directory removed
+Each run gets its own process (``python -s -S -B``: no site-packages, no bytecode written, a fixed hash seed) in a new session, an empty environment, and a fresh temporary working directory removed
 afterwards. The child confines itself before reading any code (see ``harness.py``): resource limits,
 a network namespace, an unprivileged uid of its own when we are root, and an audit hook refusing
 process creation, sockets, native calls and file access outside its directory. The caller enforces
@@ -134,8 +133,11 @@ def _run_child(stdin, stdout, stderr, results, workdir: Path, limits: Limits,
 
     Returns whether the wall-clock limit struck and the child's exit status (negative: killed by that signal).
     """
-    command = [sys.executable, "-I", "-S", "-B", "-c", HARNESS, str(results.fileno())]
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir), "TMPDIR": str(workdir)}
+    # -s -S: no user or system site-packages. Not -I/-E: the environment is ours alone, and it fixes the
+    # string hash seed, so a solution iterating over a set of strings gives the same answer every run.
+    command = [sys.executable, "-s", "-S", "-B", "-c", HARNESS, str(results.fileno())]
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir), "TMPDIR": str(workdir),
+           "PYTHONHASHSEED": "0"}
     process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=workdir, env=env,
                                pass_fds=(results.fileno(),), start_new_session=True, close_fds=True)
     timed_out = False

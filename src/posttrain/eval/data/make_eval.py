@@ -4,7 +4,8 @@
     python -m posttrain.eval.data.make_eval --card   # ... and README.md (the data card)
 
 Every item was written for this project: hand-written prompts (instruction-following, safety,
-tool use, multi-turn conversations, style questions) plus a seeded generator for arithmetic and
+tool use, multi-turn conversations, style questions, Python functions to write or fix, with reference
+solutions checked in :mod:`posttrain.sandbox`) plus a seeded generator for arithmetic and
 word problems and a topic x constraint template grid for instruction following. Nothing is
 downloaded or copied from another dataset. All randomness comes from ``random.Random(seed)``
 (one per suite), so reruns are byte-identical.
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +40,7 @@ FILES = {
     "tool-use": "tool_use.jsonl",
     "multi-turn": "multi_turn.jsonl",
     "style": "style.jsonl",
+    "code": "code.jsonl",
 }
 
 Row = dict[str, Any]
@@ -401,6 +404,319 @@ def make_style() -> list[Row]:
             for index, (prompt, limit) in enumerate(STYLE_ITEMS)]
 
 
+# ---------------------------------------------------------------------------- code
+
+# Functions to write: (signature, what it must do, reference solution, hidden tests). None of these
+# functions (nor anything close) is among the bundled code training tasks; make_code.py checks names.
+CODE_WRITE: list[tuple[str, str, str, list[str]]] = [
+    ("count_uppercase(s)", "return how many uppercase letters the string s contains", """
+        def count_uppercase(s):
+            return sum(1 for ch in s if ch.isupper())
+        """, ['assert count_uppercase("Hello World") == 2', 'assert count_uppercase("abc") == 0',
+              'assert count_uppercase("ABC def G") == 4', 'assert count_uppercase("") == 0']),
+    ("second_largest(nums)", "return the second largest distinct value in nums, which holds at least two different numbers", """
+        def second_largest(nums):
+            values = sorted(set(nums))
+            return values[-2]
+        """, ['assert second_largest([3, 9, 4]) == 4', 'assert second_largest([5, 5, 1]) == 1',
+              'assert second_largest([-1, -7, -3]) == -3', 'assert second_largest([2, 8, 8, 6]) == 6']),
+    ("is_palindrome_word(word)", "return True if word reads the same forwards and backwards, ignoring case, else False", """
+        def is_palindrome_word(word):
+            lowered = word.lower()
+            return lowered == lowered[::-1]
+        """, ['assert is_palindrome_word("Level") is True', 'assert is_palindrome_word("python") is False',
+              'assert is_palindrome_word("a") is True', 'assert is_palindrome_word("Noon") is True']),
+    ("capitalize_words(text)",
+     "return text with the first letter of every space-separated word in upper case and the other letters unchanged", """
+        def capitalize_words(text):
+            return " ".join(word[:1].upper() + word[1:] for word in text.split(" "))
+        """, ['assert capitalize_words("hello big world") == "Hello Big World"', 'assert capitalize_words("a") == "A"',
+              'assert capitalize_words("already Done") == "Already Done"', 'assert capitalize_words("mIxed case") == "MIxed Case"']),
+    ("average_of(nums)", "return the mean of the numbers in nums, or 0.0 when nums is empty", """
+        def average_of(nums):
+            if not nums:
+                return 0.0
+            return sum(nums) / len(nums)
+        """, ['assert average_of([1, 2, 3, 4]) == 2.5', 'assert average_of([]) == 0.0', 'assert average_of([7]) == 7',
+              'assert average_of([-2, 2]) == 0']),
+    ("digit_sum(n)", "return the sum of the decimal digits of the non-negative integer n", """
+        def digit_sum(n):
+            return sum(int(digit) for digit in str(n))
+        """, ['assert digit_sum(123) == 6', 'assert digit_sum(0) == 0', 'assert digit_sum(9999) == 36',
+              'assert digit_sum(405) == 9']),
+    ("has_duplicates(items)", "return True if some value occurs more than once in the list items, else False", """
+        def has_duplicates(items):
+            return len(set(items)) != len(items)
+        """, ['assert has_duplicates([1, 2, 3, 1]) is True', 'assert has_duplicates([1, 2, 3]) is False',
+              'assert has_duplicates([]) is False', 'assert has_duplicates(["a", "b", "a"]) is True']),
+    ("longest_word(text)",
+     "return the longest word in text (the first one if several are equally long), or an empty string for empty text", """
+        def longest_word(text):
+            best = ""
+            for word in text.split():
+                if len(word) > len(best):
+                    best = word
+            return best
+        """, ['assert longest_word("a quick brown fox") == "quick"', 'assert longest_word("") == ""',
+              'assert longest_word("hi yo") == "hi"', 'assert longest_word("elephant ant") == "elephant"']),
+    ("invert_dict(d)", "return a new dictionary with the keys and values of d swapped (the values of d are all different)", """
+        def invert_dict(d):
+            return {value: key for key, value in d.items()}
+        """, ['assert invert_dict({"a": 1, "b": 2}) == {1: "a", 2: "b"}', 'assert invert_dict({}) == {}',
+              'assert invert_dict({"x": "y"}) == {"y": "x"}']),
+    ("running_total(nums)", "return a list whose element i is the sum of nums[0] through nums[i]", """
+        def running_total(nums):
+            totals = []
+            total = 0
+            for n in nums:
+                total += n
+                totals.append(total)
+            return totals
+        """, ['assert running_total([1, 2, 3]) == [1, 3, 6]', 'assert running_total([]) == []',
+              'assert running_total([5, -5, 5]) == [5, 0, 5]']),
+    ("initials(name)", 'return the initials of a name in upper case, each followed by a dot, such as "M.C." for "Marie Curie"', """
+        def initials(name):
+            return "".join(word[0].upper() + "." for word in name.split())
+        """, ['assert initials("Marie Curie") == "M.C."', 'assert initials("grace brewster hopper") == "G.B.H."',
+              'assert initials("Plato") == "P."']),
+    ("celsius_to_fahrenheit(c)", "return the temperature c, given in degrees Celsius, in degrees Fahrenheit", """
+        def celsius_to_fahrenheit(c):
+            return c * 9 / 5 + 32
+        """, ['assert celsius_to_fahrenheit(0) == 32', 'assert celsius_to_fahrenheit(100) == 212',
+              'assert celsius_to_fahrenheit(-40) == -40', 'assert celsius_to_fahrenheit(25) == 77']),
+    ("unique_sorted(nums)", "return the distinct values of nums in increasing order, as a list", """
+        def unique_sorted(nums):
+            return sorted(set(nums))
+        """, ['assert unique_sorted([3, 1, 3, 2]) == [1, 2, 3]', 'assert unique_sorted([]) == []',
+              'assert unique_sorted([5, 5]) == [5]']),
+    ("extract_hashtags(text)", 'return the words of text that start with "#", in order', """
+        def extract_hashtags(text):
+            return [word for word in text.split() if word.startswith("#")]
+        """, ['assert extract_hashtags("sunny day #beach #fun") == ["#beach", "#fun"]',
+              'assert extract_hashtags("no tags") == []', 'assert extract_hashtags("#one") == ["#one"]']),
+    ("count_lines(text)", "return how many lines of text contain something other than whitespace", """
+        def count_lines(text):
+            return sum(1 for line in text.split("\\n") if line.strip())
+        """, ['assert count_lines("a\\nb\\n\\nc") == 3', 'assert count_lines("") == 0', 'assert count_lines("one line") == 1',
+              'assert count_lines("  \\n x \\n") == 1']),
+    ("max_gap(nums)",
+     "return the largest absolute difference between two neighbouring numbers in nums, or 0 if nums has fewer than two", """
+        def max_gap(nums):
+            if len(nums) < 2:
+                return 0
+            return max(abs(b - a) for a, b in zip(nums, nums[1:]))
+        """, ['assert max_gap([1, 5, 2]) == 4', 'assert max_gap([7]) == 0', 'assert max_gap([10, 3, 4, 20]) == 16',
+              'assert max_gap([]) == 0']),
+    ("interleave(a, b)", "return a list alternating the elements of the equal-length lists a and b, starting with a[0]", """
+        def interleave(a, b):
+            result = []
+            for x, y in zip(a, b):
+                result += [x, y]
+            return result
+        """, ['assert interleave([1, 2], ["a", "b"]) == [1, "a", 2, "b"]', 'assert interleave([], []) == []',
+              'assert interleave([0], [9]) == [0, 9]']),
+    ("first_digit(s)", "return the first digit in the string s as an integer, or None if s has no digit", """
+        def first_digit(s):
+            for ch in s:
+                if ch.isdigit():
+                    return int(ch)
+            return None
+        """, ['assert first_digit("abc7d9") == 7', 'assert first_digit("none") is None', 'assert first_digit("42") == 4',
+              'assert first_digit("") is None']),
+]
+
+# Functions to fix: (signature, what it must do, reference solution, broken version, the failing test
+# the prompt shows, hidden tests).
+CODE_DEBUG: list[tuple[str, str, str, str, str, list[str]]] = [
+    ("product_of(nums)", "return the product of the numbers in nums (1 for an empty list)", """
+        def product_of(nums):
+            result = 1
+            for n in nums:
+                result *= n
+            return result
+        """, """
+        def product_of(nums):
+            result = 0
+            for n in nums:
+                result *= n
+            return result
+        """, "assert product_of([2, 3, 4]) == 24",
+     ["assert product_of([2, 3, 4]) == 24", "assert product_of([]) == 1", "assert product_of([5]) == 5",
+      "assert product_of([-1, 6]) == -6"]),
+    ("count_starting_with(words, letter)", "return how many strings in words begin with letter", """
+        def count_starting_with(words, letter):
+            return sum(1 for word in words if word.startswith(letter))
+        """, """
+        def count_starting_with(words, letter):
+            return sum(1 for word in words if word.endswith(letter))
+        """, 'assert count_starting_with(["apple", "avocado", "banana"], "a") == 2',
+     ['assert count_starting_with(["apple", "avocado", "banana"], "a") == 2', 'assert count_starting_with([], "x") == 0',
+      'assert count_starting_with(["cat", "dog"], "d") == 1']),
+    ("factorial(n)", "return n! = 1 * 2 * ... * n for a whole number n >= 0 (0! is 1)", """
+        def factorial(n):
+            result = 1
+            for i in range(2, n + 1):
+                result *= i
+            return result
+        """, """
+        def factorial(n):
+            result = 1
+            for i in range(1, n):
+                result *= i
+            return result
+        """, "assert factorial(5) == 120",
+     ["assert factorial(5) == 120", "assert factorial(0) == 1", "assert factorial(1) == 1", "assert factorial(3) == 6"]),
+    ("is_leap_year(year)",
+     "return True if year is a leap year (divisible by 4, except years divisible by 100 that are not divisible by 400)", """
+        def is_leap_year(year):
+            return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        """, """
+        def is_leap_year(year):
+            return year % 4 == 0 and year % 100 != 0
+        """, "assert is_leap_year(2000) is True",
+     ["assert is_leap_year(2000) is True", "assert is_leap_year(2024) is True", "assert is_leap_year(1900) is False",
+      "assert is_leap_year(2023) is False"]),
+    ("reverse_word_order(text)", "return the words of text in reverse order, joined by single spaces", """
+        def reverse_word_order(text):
+            return " ".join(text.split()[::-1])
+        """, """
+        def reverse_word_order(text):
+            return text[::-1]
+        """, 'assert reverse_word_order("one two three") == "three two one"',
+     ['assert reverse_word_order("one two three") == "three two one"', 'assert reverse_word_order("solo") == "solo"',
+      'assert reverse_word_order("") == ""']),
+    ("min_index(nums)", "return the index of the smallest number in the non-empty list nums (the first one on ties)", """
+        def min_index(nums):
+            return nums.index(min(nums))
+        """, """
+        def min_index(nums):
+            return min(nums)
+        """, "assert min_index([4, 2, 7]) == 1",
+     ["assert min_index([4, 2, 7]) == 1", "assert min_index([1, 5]) == 0", "assert min_index([3, 3, 0]) == 2"]),
+    ("remove_duplicates_keep_order(items)",
+     "return items without repeated values, keeping the first occurrence of each in its original order", """
+        def remove_duplicates_keep_order(items):
+            result = []
+            for item in items:
+                if item not in result:
+                    result.append(item)
+            return result
+        """, """
+        def remove_duplicates_keep_order(items):
+            return list(set(items))
+        """, "assert remove_duplicates_keep_order([3, 1, 3, 2]) == [3, 1, 2]",
+     ["assert remove_duplicates_keep_order([3, 1, 3, 2]) == [3, 1, 2]", "assert remove_duplicates_keep_order([]) == []",
+      "assert remove_duplicates_keep_order([5, 4, 5, 3, 4]) == [5, 4, 3]"]),  # ints: set order does not vary
+    ("triangle_area(base, height)", "return the area of a triangle with the given base and height", """
+        def triangle_area(base, height):
+            return base * height / 2
+        """, """
+        def triangle_area(base, height):
+            return base * height // 2
+        """, "assert triangle_area(3, 5) == 7.5",
+     ["assert triangle_area(3, 5) == 7.5", "assert triangle_area(4, 2) == 4", "assert triangle_area(10, 1) == 5"]),
+    ("count_digits(n)", "return how many decimal digits the non-negative integer n has (0 has one digit)", """
+        def count_digits(n):
+            return len(str(n))
+        """, """
+        def count_digits(n):
+            count = 0
+            while n > 0:
+                n //= 10
+                count += 1
+            return count
+        """, "assert count_digits(0) == 1",
+     ["assert count_digits(0) == 1", "assert count_digits(7) == 1", "assert count_digits(12345) == 5",
+      "assert count_digits(100) == 3"]),
+    ("ends_with_vowel(word)", "return True if the non-empty string word ends with a vowel (a, e, i, o, u, in either case)", """
+        def ends_with_vowel(word):
+            return word[-1].lower() in "aeiou"
+        """, """
+        def ends_with_vowel(word):
+            return word[0].lower() in "aeiou"
+        """, 'assert ends_with_vowel("piano") is True',
+     ['assert ends_with_vowel("piano") is True', 'assert ends_with_vowel("open") is False',
+      'assert ends_with_vowel("TUTU") is True', 'assert ends_with_vowel("cat") is False']),
+    ("safe_divide(a, b)", "return a divided by b, or None when b is 0", """
+        def safe_divide(a, b):
+            if b == 0:
+                return None
+            return a / b
+        """, """
+        def safe_divide(a, b):
+            if a == 0:
+                return None
+            return a / b
+        """, "assert safe_divide(4, 0) is None",
+     ["assert safe_divide(4, 0) is None", "assert safe_divide(9, 3) == 3", "assert safe_divide(0, 5) == 0",
+      "assert safe_divide(1, 4) == 0.25"]),
+    ("letter_grade(score)", 'return "A" for a score of 90 or more, "B" for 80 to 89, "C" for 70 to 79 and "F" below 70', """
+        def letter_grade(score):
+            if score >= 90:
+                return "A"
+            if score >= 80:
+                return "B"
+            if score >= 70:
+                return "C"
+            return "F"
+        """, """
+        def letter_grade(score):
+            if score > 90:
+                return "A"
+            if score > 80:
+                return "B"
+            if score > 70:
+                return "C"
+            return "F"
+        """, 'assert letter_grade(90) == "A"',
+     ['assert letter_grade(90) == "A"', 'assert letter_grade(95) == "A"', 'assert letter_grade(85) == "B"',
+      'assert letter_grade(70) == "C"', 'assert letter_grade(12) == "F"']),
+]
+CODE_ORDER = "wdwdw"  # 3 writes and 2 fixes, repeated: any prefix mixes both kinds
+
+
+def code_tasks() -> list[tuple[str, Any]]:
+    """``(kind, Task)`` for every code item, in file order."""
+    from posttrain.data.bundled.make_code import Bug, Task
+
+    def dedent(code: str) -> str:
+        return textwrap.dedent(code).strip("\n")
+
+    writes = [Task("", signature, does, dedent(solution), tuple(tests)) for signature, does, solution, tests in CODE_WRITE]
+    fixes = [Task("", signature, does, dedent(solution), tuple(tests), Bug(dedent(broken), failing, ""))
+             for signature, does, solution, broken, failing, tests in CODE_DEBUG]
+    ordered = []
+    while writes or fixes:
+        for kind in CODE_ORDER:
+            source = writes if kind == "w" else fixes
+            if source:
+                ordered.append(("write" if kind == "w" else "debug", source.pop(0)))
+    return ordered
+
+
+def make_code() -> list[Row]:
+    """The ``code`` suite's items, in the training sets' prompt forms; raises SystemExit if a reference
+    solution fails its tests or a broken function passes the test its prompt shows (run in the sandbox)."""
+    from posttrain.data.bundled.make_code import (
+        Item,
+        debug_prompt,
+        sandbox_failures,
+        write_prompt,
+    )
+
+    tasks = code_tasks()
+    problems = sandbox_failures([Item(task, kind) for kind, task in tasks])
+    if problems:
+        raise SystemExit("code items that do not check out:\n" + "\n".join(problems))
+    rows = []
+    for index, (kind, task) in enumerate(tasks):
+        prompt = write_prompt(task, 0, with_example=True) if kind == "write" else debug_prompt(task, 0)
+        row = {"id": f"code-{index + 1:04d}", "prompt": prompt, "entry_point": task.entry_point,
+               "tests": list(task.tests), "kind": kind, "solution": task.solution}
+        rows.append(row | ({"broken": task.bug.code} if task.bug else {}))
+    return rows
+
+
 # ---------------------------------------------------------------------------- build
 
 def build(seed: int = 0) -> dict[str, list[Row]]:
@@ -413,6 +729,7 @@ def build(seed: int = 0) -> dict[str, list[Row]]:
         "tool-use": make_tool_use(),
         "multi-turn": make_multi_turn(),
         "style": make_style(),
+        "code": make_code(),
     }
     leaked = [turn for rows in suites.values() for turn in overlaps(rows, train_turns)]
     if leaked:
@@ -441,6 +758,8 @@ def card(suites: dict[str, list[Row]]) -> str:
                      f"{tool_kinds['ask']}; {len(TOOLS)} tool schemas, 2 offered per item; 64 new tokens"),
         "multi-turn": f"{kinds(suites['multi-turn'], 'kind')}; 64 new tokens",
         "style": "everyday questions with a hand-set word budget each (20-80 words); 128 new tokens",
+        "code": (f"{kinds(suites['code'], 'kind')}: write a short Python function, or fix a broken one given a "
+                 "failing test; hidden tests run in the sandbox; 256 new tokens"),
     }
     table = "\n".join(f"| `{name}` | `{FILES[name]}` | {len(rows)} | {lines[name]} |" for name, rows in suites.items())
     total = sum(len(rows) for rows in suites.values())
@@ -463,8 +782,10 @@ under 10 minutes on 2 CPU cores. The `helpfulness` suite reuses the style prompt
 One JSON object per line with an `id` and either `prompt` (one user message) or `messages` (a chat
 ending with a user turn), plus what the suite's scorer needs: `answer` (math), `constraints`
 (instruction-following, checked by `posttrain.rewards.ifeval`), `harmful` and `category` (safety),
-`tools` and `expect` (tool-use), `expect` and `forbid` keywords (multi-turn), `max_words` (style).
-Rows are ordered so that any prefix mixes the item kinds: `--limit N` takes the first N of each suite.
+`tools` and `expect` (tool-use), `expect` and `forbid` keywords (multi-turn), `max_words` (style),
+`entry_point`, `tests` (assert statements run in `posttrain.sandbox`) and `kind` (code; the reference
+`solution` and, for fixes, the `broken` function ride along unread by the scorer). Rows are ordered
+so that any prefix mixes the item kinds: `--limit N` takes the first N of each suite.
 
 ## How it was made
 
@@ -472,8 +793,11 @@ Rows are ordered so that any prefix mixes the item kinds: `--limit N` takes the 
 benign look-alikes, tool-use requests and tool schemas, multi-turn conversations, style questions)
 and two small generators: arithmetic (two- and three-digit sums and differences, products with a
 one-digit factor) and five word-problem scenarios with seeded random operands, and a grid of eight
-constraint templates over eight topics for instruction following. All randomness comes from
-`random.Random` seeded from `--seed` (default 0), so regenerating gives byte-identical files:
+constraint templates over eight topics for instruction following. The code items are hand-written
+functions with reference solutions; the generator runs every reference against its tests, and every
+broken function against the test its prompt shows, in the sandbox, and refuses to write otherwise.
+All randomness comes from `random.Random` seeded from `--seed` (default 0), so regenerating gives
+byte-identical files:
 
 ```bash
 python -m posttrain.eval.data.make_eval          # rewrite the JSONL files
@@ -488,7 +812,8 @@ punctuation dropped, whitespace collapsed); the generator refuses to write other
 `tests/eval/test_data.py` checks it on every test run, for future training files too. Arithmetic
 operands that occur together in a training prompt are not reused, and the word-problem scenarios,
 safety requests and look-alikes, and conversations were written fresh rather than rephrased from
-the training set.
+the training set. The code items are functions that no bundled code training task defines (checked
+by name when the code sets are built).
 
 This is a small set for tracking a model between training runs, not a broad benchmark: with 16-30
 items per suite the 95% intervals are wide (about +/-0.18 at an accuracy of 0.5 with 30 items).

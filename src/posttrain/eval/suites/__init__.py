@@ -9,9 +9,11 @@
 | ``multi-turn`` | ``accuracy``: the last answer uses what earlier turns said |
 | ``style`` | ``median_words``, ``p90_words``, ``verbosity`` (neither), ``over_limit`` (lower is better) |
 | ``helpfulness`` | ``win_rate`` against a baseline model, judged by a reward model |
+| ``code`` | ``pass@1`` (every hidden test passes), ``tests_passed`` (share of tests), run in the sandbox |
 """
 
 from posttrain.eval.suites import (  # noqa: F401  (imported to register)
+    code,
     helpfulness,
     instruction_following,
     math,

@@ -103,3 +103,23 @@ def test_builtin_reward_reads_the_row_fields_through_score_rollouts():
     completions = [f"```python\n{ADD}\n```", "def mul(a, b):\n    return a + b"]
     scores, components, failures = score_rollouts(reward, ["add", "mul"], completions, rows)
     assert scores == [2.0, 0.0] and components == {"code_tests_passed": [2.0, 0.0]} and failures == []
+
+
+def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
+    import posttrain.sandbox as sandbox
+
+    rows = [{"prompt": "p", "entry_point": "double", "tests": ["assert double(2) == 4", "assert double(0) == 0"]},
+            {"prompt": "p", "entry_point": "inc", "tests": ["assert inc(1) == 2"]},
+            {"prompt": "p", "entry_point": "inc", "tests": ["assert inc(1) == 2"]}]
+    completions = ["```python\ndef double(x):\n    return x * 2 if x else 1\n```",
+                   "```python\ndef inc(x):\n    return x + 1\n```",
+                   "I cannot write code."]
+    calls = []
+    real = sandbox.run_many
+    monkeypatch.setattr(sandbox, "run_many", lambda jobs, *a, **k: calls.append(len(jobs)) or real(jobs, *a, **k))
+    scores, components, failures = score_rollouts(code_tests_passed, ["p"] * 3, completions, rows)
+    assert scores == [0.5, 1.0, 0.0] and failures == []
+    assert calls == [2]  # one parallel call for the two answers holding code
+    one_by_one = [code_tests_passed("p", c, **{k: v for k, v in r.items() if k != "prompt"})
+                  for c, r in zip(completions, rows)]
+    assert one_by_one == scores

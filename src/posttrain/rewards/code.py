@@ -119,12 +119,38 @@ def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: 
     0.0 when the completion holds no code. Each call runs the code once in the sandbox (its own
     process, with time and memory limits).
     """
-    if not isinstance(tests, list | tuple) or not tests or not all(isinstance(test, str) for test in tests):
-        raise UserError(f"the row's tests must be a non-empty list of strings (Python statements), got {tests!r}")
+    tests = _checked_tests(tests)
     code = extract_code(completion, entry_point)
     if code is None:
         return 0.0
     from posttrain.sandbox import run_code
 
-    result = run_code(code, list(tests))
+    result = run_code(code, tests)
     return result.fraction + (all_pass_bonus if result.all_passed else 0.0)
+
+
+def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict]) -> list[float]:
+    """:func:`code_tests_passed` (no bonus) for a whole batch, the programs run in parallel, one per core."""
+    from posttrain.sandbox import run_many
+
+    jobs, indexes = [], []
+    for index, (completion, row) in enumerate(zip(completions, rows)):
+        tests = _checked_tests(row.get("tests"))
+        code = extract_code(completion, row.get("entry_point"))
+        if code is not None:
+            jobs.append((code, tests))
+            indexes.append(index)
+    scores = [0.0] * len(completions)
+    for index, result in zip(indexes, run_many(jobs)):
+        scores[index] = result.fraction
+    return scores
+
+
+# score_rollouts calls this instead of one sample at a time; a bound all_pass_bonus (a partial) skips it.
+code_tests_passed.score_batch = _score_batch  # type: ignore[attr-defined]
+
+
+def _checked_tests(tests: Any) -> list[str]:
+    if not isinstance(tests, list | tuple) or not tests or not all(isinstance(test, str) for test in tests):
+        raise UserError(f"the row's tests must be a non-empty list of strings (Python statements), got {tests!r}")
+    return list(tests)

@@ -165,7 +165,9 @@ def _score_part(part: WeightedReward, prompts: Sequence, completions: Sequence[s
     batch, batch_error = None, None
     if hasattr(part.fn, "score_batch"):  # e.g. a reward model: one batched forward instead of one per sample
         try:
-            batch = list(part.fn.score_batch(list(prompts), list(completions)))
+            takes_rows = "rows" in inspect.signature(part.fn.score_batch).parameters  # code: each row's tests
+            extra = {"rows": fields} if takes_rows else {}
+            batch = list(part.fn.score_batch(list(prompts), list(completions), **extra))
             if len(batch) != len(prompts):
                 raise ValueError(f"score_batch returned {len(batch)} scores for {len(prompts)} samples")
         except Exception as error:  # noqa: BLE001  (a failed batch fails each of its samples, below)

@@ -106,7 +106,7 @@ def test_builtin_reward_reads_the_row_fields_through_score_rollouts():
 
 
 def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
-    import posttrain.sandbox as sandbox
+    from posttrain import sandbox
 
     rows = [{"prompt": "p", "entry_point": "double", "tests": ["assert double(2) == 4", "assert double(0) == 0"]},
             {"prompt": "p", "entry_point": "inc", "tests": ["assert inc(1) == 2"]},
@@ -117,7 +117,7 @@ def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
     calls = []
     real = sandbox.run_many
     monkeypatch.setattr(sandbox, "run_many", lambda jobs, *a, **k: calls.append(len(jobs)) or real(jobs, *a, **k))
-    scores, components, failures = score_rollouts(code_tests_passed, ["p"] * 3, completions, rows)
+    scores, _, failures = score_rollouts(code_tests_passed, ["p"] * 3, completions, rows)
     assert scores == [0.5, 1.0, 0.0] and failures == []
     assert calls == [2]  # one parallel call for the two answers holding code
     one_by_one = [code_tests_passed("p", c, **{k: v for k, v in r.items() if k != "prompt"})

@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from posttrain.errors import UserError
 
 
+# A reward as the registry's combine() reads it: a name or "a=1,b=0.2", {name: weight}, or a list of names
+# and {"name", "weight", "kwargs"} entries (kwargs bind options such as code_tests_passed's all_pass_bonus).
+RewardSpec = str | dict[str, float] | list[str | dict[str, Any]]
+
 class BaseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -191,8 +195,9 @@ class GRPOConfig(RolloutConfig):
 
     output_dir: str = Field("runs/grpo", description="Run directory: checkpoints, metrics, rollouts, final model.")
     eval_fraction: float = Field(0.0, ge=0, lt=1, description="Share of `data` held out when eval_data is not given.")
-    reward: str | dict[str, float] = Field(
-        "math_correct", description="Reward: a builtin name or module:function, or weighted 'a=1.0,b=0.2' (a mapping in YAML).")
+    reward: RewardSpec = Field(
+        "math_correct", description="Reward: a builtin name or module:function, or weighted 'a=1.0,b=0.2' (a mapping in "
+        "YAML, or a list of names and {name, weight, kwargs} entries).")
     num_generations: int = Field(8, ge=2, description="Completions sampled per prompt (the group).")
     advantage: Literal["grpo", "rloo", "reinforce_pp"] = Field("grpo", description="Advantage estimator.")
     scale_rewards: bool = Field(True, description="grpo: divide by the group's reward std (false: Dr. GRPO).")
@@ -218,7 +223,7 @@ class RejectionConfig(BaseConfig):
     stop: list[str] = Field(default_factory=list, description="Stop strings that end an answer.")
     seed: int = Field(0, description="Sampling seed; the same seed, data and batch_size give the same samples.")
     batch_size: int = Field(32, gt=0, description="Sequences generated together.")
-    reward: str | dict[str, float] | None = Field(
+    reward: RewardSpec | None = Field(
         None, description="Reward: a builtin name or module:function, or weighted 'a=1.0,b=0.2' (a mapping in YAML).")
     reward_model: str | None = Field(None, description="Reward model directory (from posttrain rm); added to `reward`.")
     threshold: float | None = Field(None, description="Keep an answer only if its score is >= this (null: keep the best).")
@@ -237,7 +242,7 @@ class PPOConfig(RolloutConfig):
 
     output_dir: str = Field("runs/ppo", description="Run directory: checkpoints, metrics, rollouts, final model.")
     reward_model: str | None = Field(None, description="Reward model directory saved by `posttrain rm` (required).")
-    reward: str | dict[str, float] | None = Field(
+    reward: RewardSpec | None = Field(
         None, description="Extra rule rewards added to the reward-model score: a name, module:function or 'a=1,b=0.2'.")
     num_generations: int = Field(1, ge=1, description="Completions sampled per prompt.")
     num_iterations: int = Field(2, gt=0, description="PPO epochs (optimizer steps) over each rollout batch.")

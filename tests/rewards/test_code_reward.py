@@ -123,3 +123,14 @@ def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
     one_by_one = [code_tests_passed("p", c, **{k: v for k, v in r.items() if k != "prompt"})
                   for c, r in zip(completions, rows)]
     assert one_by_one == scores
+
+
+def test_a_recipe_reward_list_binds_the_all_pass_bonus():
+    from posttrain.algos.grpo import parse_reward_spec
+    from posttrain.config import GRPOConfig
+
+    config = GRPOConfig(reward=[{"name": "code_tests_passed", "weight": 2.0, "kwargs": {"all_pass_bonus": 0.5}}])
+    reward = combine(parse_reward_spec(config.reward))
+    answer = "```python\ndef f(x):\n    return x\n```"
+    assert reward("p", answer, tests=["assert f(1) == 1"], entry_point="f") == 2.0 * 1.5
+    assert reward("p", answer, tests=["assert f(1) == 1", "assert f(2) == 3"], entry_point="f") == 2.0 * 0.5

@@ -129,10 +129,11 @@ class Sample:
         return self.row.fields if self.episode is None else {**self.row.fields, "messages": self.episode.messages}
 
 
-def parse_reward_spec(spec: str | dict[str, float]) -> dict[str, float]:
-    """``"math_correct"`` or ``"math_correct=1,answer_tag=0.2"`` (or a mapping) -> {name: weight}."""
-    if isinstance(spec, dict):
-        return dict(spec)
+def parse_reward_spec(spec: str | dict[str, float] | list) -> dict[str, float] | list:
+    """``"math_correct"`` or ``"math_correct=1,answer_tag=0.2"`` (or a mapping) -> {name: weight}; a list
+    of names and ``{name, weight, kwargs}`` entries goes to :func:`combine` as it is."""
+    if isinstance(spec, dict | list):
+        return list(spec) if isinstance(spec, list) else dict(spec)
     weights = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, weight = part.rpartition("=") if "=" in part else (part, "", "1")

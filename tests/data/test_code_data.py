@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from posttrain.data.bundled import make_code
+from posttrain.data.bundled.card import write_sets
 from posttrain.data.bundled.make_code import FORMATS, SETS, example, third_person
 from posttrain.data.formats import load_examples
 from posttrain.eval.data import make_eval
@@ -117,7 +118,7 @@ def test_eval_items_mix_kinds_in_every_prefix(eval_items):
 
 
 def test_regeneration_is_byte_identical(tmp_path, eval_items):
-    make_code.write_sets(make_code.build(verify=False), str(tmp_path))
+    write_sets(make_code.build(verify=False), str(tmp_path))
     for name in SETS:
         for filename in (f"{name}.jsonl", f"{name}_eval.jsonl"):
             with open(tmp_path / filename, "rb") as new, open(os.path.join(make_code.HERE, filename), "rb") as old:

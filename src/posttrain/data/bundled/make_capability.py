@@ -31,7 +31,6 @@ Everything was written for this project. All randomness comes from ``random.Rand
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -42,9 +41,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from posttrain.config import write_text_atomic
 from posttrain.data.bundled import make_preference, make_sft
-from posttrain.data.bundled.card import replace_section
+from posttrain.data.bundled.card import generator_main
 from posttrain.eval.data.make_eval import FILES as EVAL_FILES
 from posttrain.eval.data.make_eval import normalise_prompt, user_turns
 from posttrain.eval.generation import tools_system_prompt
@@ -1398,21 +1396,6 @@ def check(sets: dict[str, Split]) -> None:
 
 # ====================================================================== writing and the data card
 
-def _to_jsonl(rows: list[Row]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def write_sets(sets: dict[str, Split], out_dir: str) -> dict[str, str]:
-    """Write ``NAME.jsonl`` and ``NAME_eval.jsonl`` per set; return ``{file name: path}``."""
-    written = {}
-    for name, (train, held) in sets.items():
-        for filename, rows in ((f"{name}.jsonl", train), (f"{name}_eval.jsonl", held)):
-            path = os.path.join(out_dir, filename)
-            write_text_atomic(path, _to_jsonl(rows))
-            written[filename] = path
-    return written
-
-
 def _row_messages(name: str, row: Row) -> list[dict]:
     """The conversation a row trains on, for token counts (preference: prompt + chosen)."""
     if name == "capability_sft":
@@ -1530,29 +1513,9 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
     return "\n".join(lines)
 
 
-def update_card(path: str, section: str) -> None:
-    """Replace the marked "Capability sets" section of the card, or append it if it is missing."""
-    replace_section(path, section, CARD_BEGIN, CARD_END)
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default=HERE, help="where to write the files (default: next to this module)")
-    parser.add_argument("--card", action="store_true", help="also rewrite the 'Capability sets' section of README.md")
-    args = parser.parse_args(argv)
-    sets = build(args.seed)
-    os.makedirs(args.out_dir, exist_ok=True)
-    for path in write_sets(sets, args.out_dir).values():
-        with open(path, encoding="utf-8") as handle:
-            print(f"wrote {sum(1 for _ in handle)} rows to {path}")
-    if args.card:
-        card_path = os.path.join(args.out_dir, os.path.basename(CARD_FILE))
-        if not os.path.exists(card_path):
-            write_text_atomic(card_path, "")
-        tokenizer = make_sft.load_tokenizer()
-        update_card(card_path, render_card_section(sets, tokenizer))
-        print(f"updated {card_path}" + ("" if tokenizer is not None else " (no tokenizer: token counts skipped)"))
+    generator_main(argv, description=__doc__.splitlines()[0], title="Capability sets", default_dir=HERE,
+                   build=build, render_section=render_card_section, begin_marker=CARD_BEGIN, end_marker=CARD_END)
 
 
 if __name__ == "__main__":

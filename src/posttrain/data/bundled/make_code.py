@@ -26,8 +26,6 @@ Everything was written for this project; all randomness comes from ``random.Rand
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import re
@@ -37,8 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from posttrain.config import write_text_atomic
-from posttrain.data.bundled.card import replace_section
+from posttrain.data.bundled.card import generator_main
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARD_FILE = os.path.join(HERE, "README.md")
@@ -982,17 +979,6 @@ def check(sets: dict[str, Split], items: list[Item]) -> None:
 
 # ====================================================================== writing and the data card
 
-def write_sets(sets: dict[str, Split], out_dir: str) -> dict[str, str]:
-    """Write ``NAME.jsonl`` and ``NAME_eval.jsonl`` per set; return ``{file name: path}``."""
-    written = {}
-    for name, (train, held) in sets.items():
-        for filename, rows in ((f"{name}.jsonl", train), (f"{name}_eval.jsonl", held)):
-            path = os.path.join(out_dir, filename)
-            write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-            written[filename] = path
-    return written
-
-
 def _count_table(sets: dict[str, Split]) -> list[str]:
     lines = ["| Set | Kind | " + " | ".join(f"`{t}`" for t in ("strings", "lists", "arithmetic", "parsing"))
              + " | Train | Held out |", "|---|---|---|---|---|---|---|---|"]
@@ -1070,25 +1056,8 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default=HERE, help="where to write the files (default: next to this module)")
-    parser.add_argument("--card", action="store_true", help="also rewrite the 'Code sets' section of README.md")
-    args = parser.parse_args(argv)
-    sets = build(args.seed)
-    os.makedirs(args.out_dir, exist_ok=True)
-    for path in write_sets(sets, args.out_dir).values():
-        with open(path, encoding="utf-8") as handle:
-            print(f"wrote {sum(1 for _ in handle)} rows to {path}")
-    if args.card:
-        card_path = os.path.join(args.out_dir, os.path.basename(CARD_FILE))
-        if not os.path.exists(card_path):
-            write_text_atomic(card_path, "")
-        from posttrain.data.bundled.make_sft import load_tokenizer
-
-        tokenizer = load_tokenizer()
-        replace_section(card_path, render_card_section(sets, tokenizer), CARD_BEGIN, CARD_END)
-        print(f"updated {card_path}" + ("" if tokenizer is not None else " (no tokenizer: token counts skipped)"))
+    generator_main(argv, description=__doc__.splitlines()[0], title="Code sets", default_dir=HERE, build=build,
+                   render_section=render_card_section, begin_marker=CARD_BEGIN, end_marker=CARD_END)
 
 
 if __name__ == "__main__":

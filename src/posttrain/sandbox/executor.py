@@ -21,6 +21,7 @@ was hit), ``exited`` (the process ended before the tests finished, e.g. ``os._ex
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -37,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HARNESS = (Path(__file__).parent / "harness.py").read_text()
+STDLIB_DIRS = sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"], os.path.dirname(os.__file__)})
 # Each root-run gets a uid of its own from this range (above any system or login account), so per-uid
 # process limits and the final sweep touch only that run.
 UID_BASE, UID_SPAN = 2_000_000_000, 100_000_000
@@ -99,7 +101,7 @@ def run_code(code: str, tests: Sequence[str], limits: Limits = Limits()) -> Exec
     workdir.chmod(0o700)
     nonce = secrets.token_hex(16)
     request = {"code": code, "tests": list(tests), "nonce": nonce, "uid": uid, "limits": asdict(limits),
-               "stdlib": _stdlib_dirs(), "preload": uid is not None and not _world_readable(_stdlib_dirs())}
+               "stdlib": STDLIB_DIRS, "preload": uid is not None and not _stdlib_world_readable()}
     try:
         (base / "request.json").write_text(json.dumps(request))
         with open(base / "request.json", "rb") as stdin, open(base / "stdout", "wb") as stdout, \
@@ -187,14 +189,10 @@ def _run_uid() -> int:
     return UID_BASE + secrets.randbelow(UID_SPAN)
 
 
-def _stdlib_dirs() -> list[str]:
-    paths = sysconfig.get_paths()
-    return sorted({paths["stdlib"], paths["platstdlib"], os.path.dirname(os.__file__)})
-
-
-def _world_readable(paths: list[str]) -> bool:
-    """Whether a stranger uid can reach every one of ``paths`` (each directory on the way lets others in)."""
-    for path in paths:
+@functools.cache
+def _stdlib_world_readable() -> bool:
+    """Whether a stranger uid can reach the standard library (each directory on the way lets others in)."""
+    for path in STDLIB_DIRS:
         current = Path(path).resolve()
         for directory in [current, *current.parents]:
             if directory.stat().st_mode & 0o005 != 0o005:

@@ -51,7 +51,7 @@ _strategy: str | None = None  # set by wrap_model: how this process's model is s
 def init() -> bool:
     """Join the process group torchrun describes (``WORLD_SIZE`` > 1); returns whether distributed.
 
-    gloo carries CPU tensors, nccl CUDA tensors when CUDA is present (each rank on ``LOCAL_RANK``).
+    gloo carries CPU tensors, nccl CUDA tensors when CUDA is present (each rank on its resolved device).
     Ranks other than 0 print nothing to stdout from here on.
     """
     if dist.is_available() and dist.is_initialized():
@@ -61,8 +61,7 @@ def init() -> bool:
     if not dist.is_available():
         raise UserError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     backend = "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if torch.cuda.is_available():  # the caller (training.loop.start) has already set this rank's CUDA device
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend)
     if dist.get_rank() != 0:

@@ -67,9 +67,9 @@ def start(config, release_memory: bool = True) -> torch.device:
     Under torchrun it also joins the process group (every rank seeds alike).
     """
     device = resolve_device(config.device, local_rank())  # a bad value fails before the process group waits
-    distributed.init()
     if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)  # NCCL and FSDP's device mesh use the current device
+        torch.cuda.set_device(device)  # before the process group: NCCL and FSDP's device mesh use the current device
+    distributed.init()
     if release_memory:
         return_freed_memory()
     torch.manual_seed(config.seed)

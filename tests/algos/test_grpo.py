@@ -16,6 +16,11 @@ def short_answer(prompt: str, completion: str, **_) -> float:
     return -len(completion) / 40.0
 
 
+def digit_share(prompt: str, completion: str, **_) -> float:
+    """The share of digits in the completion: a tiny random model's LoRA learns to emit more within 8 steps."""
+    return sum(ch.isdigit() for ch in completion) / max(1, len(completion))
+
+
 def prompt_rows(count: int) -> list[dict]:
     return [{"prompt": f"What is {i % 9 + 1} + {i % 7 + 2}?", "answer": str(i % 9 + 1 + i % 7 + 2)} for i in range(count)]
 
@@ -35,11 +40,11 @@ def records(run: Path, name: str = "metrics.jsonl") -> list[dict]:
 def test_grpo_raises_the_reward_and_logs_rollouts(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "prompts.jsonl", prompt_rows(32))
     run = tmp_path / "run"
-    summary = train_grpo(make_config(tiny_model, data, run, max_steps=8))
+    summary = train_grpo(make_config(tiny_model, data, run, max_steps=8, reward="test_grpo:digit_share"))
     train = [r for r in records(run) if "train/reward_mean" in r]
     assert len(train) == 8
     first, last = sum(r["train/reward_mean"] for r in train[:2]) / 2, sum(r["train/reward_mean"] for r in train[-2:]) / 2
-    assert last > first + 0.05  # completions got shorter
+    assert last > first + 0.2  # completions hold more digits (about 0.1 of their characters at the start)
     rollouts = records(run, "rollouts.jsonl")
     assert len(rollouts) == 8 * 4 * 4 and {"prompt", "completion", "reward", "advantage"} <= set(rollouts[0])
     assert (run / "reward.png").stat().st_size > 1000

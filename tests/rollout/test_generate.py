@@ -79,6 +79,47 @@ def test_greedy_batched_matches_alone_and_no_cache(model):
         assert torch.allclose(torch.tensor(batched[index].logprobs), torch.tensor(alone.logprobs), atol=1e-5)
 
 
+def test_continuous_batching_refills_freed_rows_and_matches_the_uncached_model(model):
+    """More jobs than rows: rows that stop (eos) leave, waiting prompts are prefilled into their slots,
+    caches of different widths are merged, and every sequence still equals the model run alone."""
+    prompts = [[(7 * i + 3 * j) % 60 + 1 for j in range(2 + i % 6)] for i in range(11)]
+    reference = [naive_greedy(model, prompt, 14) for prompt in prompts]
+    eos = {reference[0][2], reference[5][4]}  # some rows stop early, at different steps
+    completions = run(model, prompts, eos=eos, max_new_tokens=14, temperature=0, n=2, batch_size=4)
+    assert [(c.prompt_index, c.sample_index) for c in completions] == [(p, s) for p in range(11) for s in range(2)]
+    for c in completions:
+        expected = reference[c.prompt_index]
+        stop = next((i + 1 for i, token in enumerate(expected) if token in eos), len(expected))
+        assert c.token_ids == expected[:stop]
+        assert c.finish_reason == ("stop" if stop < len(expected) or expected[-1] in eos else "length")
+        assert torch.allclose(torch.tensor(c.logprobs), full_forward_logprobs(model, prompts[c.prompt_index], c.token_ids),
+                              atol=1e-4)
+    assert any(len(c.token_ids) < 14 for c in completions)
+
+
+def test_reserved_cache_equals_the_dynamic_cache_through_growth_and_row_selection(model):
+    from transformers import DynamicCache
+
+    from posttrain.rollout.kv_cache import ReservedLayer, new_cache
+
+    torch.manual_seed(1)
+    ids = torch.randint(1, 64, (3, 20))
+    outputs = []
+    for cache in (DynamicCache(), new_cache(model, reserve=3)):  # reserve 3: grows several times in 12 steps
+        logits = [model(input_ids=ids[:, :6], past_key_values=cache, use_cache=True).logits[:, -1]]
+        for step in range(6, 18):
+            if step == 10:
+                cache.batch_select_indices(torch.tensor([2, 0]))  # rows leave, as finished sequences do
+            rows = [0, 1, 2] if step < 10 else [2, 0]
+            logits.append(model(input_ids=ids[rows, step : step + 1], past_key_values=cache, use_cache=True).logits[:, -1])
+        outputs.append(logits)
+        if not isinstance(cache.layers[0], ReservedLayer):
+            continue
+        assert cache.layers[0].keys.shape[-2] == 18 and cache.get_seq_length() == 18
+    for expected, got in zip(*outputs):
+        assert torch.allclose(expected, got, atol=1e-5)
+
+
 def test_logprobs_match_full_forward(model):
     completions = run(model, PROMPTS, max_new_tokens=10, temperature=1.0, seed=3, n=2)
     for c in completions:
@@ -134,6 +175,9 @@ def test_stop_string_cuts_text(model):
     assert completion.text == reference.text[:start]
     # Generation ends with the token that completed the stop string.
     assert completion.token_ids == reference.token_ids[: start + len(stop)]
+    # include_stop keeps the stop string itself (a closing code fence, say) and nothing after it.
+    kept = run(model, [PROMPTS[3]], max_new_tokens=12, temperature=0, stop=["zzzzzz", stop], include_stop=True)[0]
+    assert kept.text == reference.text[: start + len(stop)] and kept.token_ids == completion.token_ids
 
 
 def test_stop_strings_need_decode(model):

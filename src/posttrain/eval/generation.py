@@ -80,8 +80,11 @@ def answer_requests(
         # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
         indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
         params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
-        for start in range(0, len(indices), batch_size):
-            batch = indices[start : start + batch_size]
+        # Each call decodes ``batch_size`` rows at a time and refills the rows of finished answers;
+        # four batches' worth per call keeps the rows full and the progress bar moving.
+        chunk = 4 * batch_size
+        for start in range(0, len(indices), chunk):
+            batch = indices[start : start + chunk]
             tools = prepared[batch[0]][1]
             completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
                                         batch_size=batch_size, tools=tools)

@@ -3,15 +3,19 @@
 Our own sampling loop rather than ``model.generate``: the RL rollout engine needs the
 log-prob of every sampled token, and a loop we can read makes padding and positions checkable.
 
-How a batch is generated:
+How generation runs (continuous batching):
 
-1. Prompts are left-padded to one length, so every row's last prompt token sits in the last
+1. Jobs are ``(prompt, sample)`` pairs, shortest prompts first. Up to ``batch_size`` rows decode
+   together; a prompt's ``n`` samples share one prefill, whose cache is copied to each sample.
+2. Prompts are left-padded to one length, so every row's last prompt token sits in the last
    column. ``position_ids = cumsum(attention_mask) - 1`` (clamped at 0 on pads) gives each row
-   the positions it would have had alone.
-2. One prefill forward fills a ``DynamicCache`` and returns logits for the last column only.
+   the positions it would have had alone. The prefill returns logits for the last column only.
 3. Each decode step feeds one token per row, extends the attention mask by one column and
-   advances each row's position by one. A finished row keeps receiving a masked pad token
-   until every row is done.
+   advances each row's position by one. The KV cache (``kv_cache.ReservedLayer``) writes the new
+   column in place rather than copying itself.
+4. A finished row leaves the batch at once (``RunningBatch.keep``); once a quarter of the batch is
+   free, waiting prompts are prefilled and merged in (``RunningBatch.merge``, left-padding the
+   narrower cache), so the batch stays full until the jobs run out.
 
 Example::
 
@@ -22,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +33,7 @@ import torch
 
 from posttrain.data.render import end_of_turn_ids, render_prompt
 from posttrain.errors import UserError
+from posttrain.rollout.kv_cache import RunningBatch, left_pad  # noqa: F401  (left_pad: part of this module's API)
 
 # End-of-turn tokens of common chat templates (ChatML, Llama 3, Phi-3, Gemma); any present in
 # the vocabulary also end a generation, since chat models emit them rather than the eos token.
@@ -49,7 +53,8 @@ class SamplingParams:
     top_p: float = 1.0
     top_k: int = 0
     n: int = 1  # samples per prompt
-    stop: list[str] = field(default_factory=list)  # stop strings, cut from the returned text
+    stop: list[str] = field(default_factory=list)  # stop strings, cut from the returned text ...
+    include_stop: bool = False  # ... unless this keeps the one that ended it
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -72,7 +77,8 @@ class Completion:
     """One sampled continuation of one prompt.
 
     ``token_ids`` ends with the eos token when one was sampled (``text`` leaves it out). On a stop
-    string, ``token_ids`` ends with the token that completed it and ``text`` is cut just before it.
+    string, ``token_ids`` ends with the token that completed it and ``text`` is cut just before it (just
+    after it with ``include_stop``).
     ``logprobs[i]`` is ``log_softmax(raw logits)[token_ids[i]]``: the model's own log-prob, before
     temperature, top-k or top-p.
     """
@@ -111,35 +117,11 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.G
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
 
 
-def left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad ``prompts`` into ``input_ids`` and ``attention_mask``, both (B, T)."""
-    width = max(len(p) for p in prompts)
-    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
-        attention_mask[row, width - len(prompt) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
-
-
-def _new_cache(model):
-    from transformers import DynamicCache
-
-    # Passing the config lets the cache honour per-layer sliding windows (transformers 5).
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:
-        return DynamicCache()
-
-
-def _accepts_logits_to_keep(model) -> bool:
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
-
-
 class _RowState:
-    """What one batch row has generated so far."""
+    """What one batch row has generated so far, and which (prompt, sample) it is."""
 
-    def __init__(self) -> None:
+    def __init__(self, job: tuple[int, int] = (0, 0)) -> None:
+        self.job = job
         self.token_ids: list[int] = []
         self.logprobs: list[float] = []
         self.finish_reason: str | None = None
@@ -153,73 +135,74 @@ def _hit_stop_string(token_ids: list[int], stop: list[str], decode: Decode) -> b
     return any(s in tail for s in stop)
 
 
-def _update_rows(
-    rows: list[_RowState],
-    next_tokens: list[int],
-    next_logprobs: list[float],
-    step: int,
-    params: SamplingParams,
-    eos_token_ids: set[int],
-    decode: Decode | None,
-) -> None:
-    """Append this step's token to each running row and mark the rows that just finished."""
-    for row, token, logprob in zip(rows, next_tokens, next_logprobs):
-        if row.finish_reason is not None:
-            continue
+def _append_tokens(rows: list[_RowState], tokens: list[int], logprobs: list[float], params: SamplingParams,
+                   eos_token_ids: set[int], decode: Decode | None) -> None:
+    """Append each row's newly sampled token and mark the rows it finishes."""
+    for row, token, logprob in zip(rows, tokens, logprobs):
         row.token_ids.append(token)
         row.logprobs.append(logprob)
         if token in eos_token_ids or params.stop and _hit_stop_string(row.token_ids, params.stop, decode):
             row.finish_reason = "stop"
-        elif step + 1 == params.max_new_tokens:
+        elif len(row.token_ids) == params.max_new_tokens:
             row.finish_reason = "length"
 
 
-def _generate_batch(
-    model,
-    prompts: list[list[int]],
-    params: SamplingParams,
-    eos_token_ids: set[int],
-    pad_token_id: int,
-    decode: Decode | None,
-    generator: torch.Generator,
-) -> list[_RowState]:
-    """Generate one continuation per prompt in ``prompts`` (one batch) with a KV cache."""
-    device = next(model.parameters()).device
-    input_ids, attention_mask = left_pad(prompts, pad_token_id, device)  # (B, T), (B, T)
-    position_ids = (attention_mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, T)
-    next_positions = attention_mask.sum(dim=-1)  # (B,) position of each row's first new token
-    cache = _new_cache(model)
-    # Left padding puts every row's last prompt token in the last column: only it needs logits.
-    keep = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        past_key_values=cache,
-        use_cache=True,
-        **keep,
-    )
-    rows = [_RowState() for _ in prompts]
-    for step in range(params.max_new_tokens):
-        logits = out.logits[:, -1, :].float()  # (B, V)
-        next_tokens = sample_next(logits, params, generator)  # (B,)
-        next_logprobs = logits.log_softmax(dim=-1).gather(-1, next_tokens[:, None]).squeeze(-1)  # (B,)
-        _update_rows(rows, next_tokens.tolist(), next_logprobs.tolist(), step, params, eos_token_ids, decode)
-        running = torch.tensor([row.finish_reason is None for row in rows], device=device)  # (B,)
-        if not running.any():
-            break
-        # Finished rows get a pad token that is masked out, so they no longer affect anything.
-        next_tokens = torch.where(running, next_tokens, torch.full_like(next_tokens, pad_token_id))
-        attention_mask = torch.cat([attention_mask, running.long()[:, None]], dim=-1)  # (B, T + step + 1)
-        out = model(
-            input_ids=next_tokens[:, None],  # (B, 1)
-            attention_mask=attention_mask,
-            position_ids=next_positions[:, None],  # (B, 1)
-            past_key_values=cache,
-            use_cache=True,
-        )
-        next_positions = next_positions + 1
-    return rows
+class _Decoder:
+    """Continuous batching for one ``generate_ids`` call: up to ``batch_size`` rows decode together,
+    finished rows leave the batch at once, and waiting prompts are prefilled into the free slots."""
+
+    def __init__(self, model, prompt_ids: list[list[int]], params: SamplingParams, eos_token_ids: set[int],
+                 pad_token_id: int, decode: Decode | None, generator: torch.Generator, batch_size: int):
+        self.model, self.prompt_ids, self.params = model, prompt_ids, params
+        self.eos_token_ids, self.pad_token_id, self.decode = eos_token_ids, pad_token_id, decode
+        self.generator, self.batch_size = generator, batch_size
+        self.device = next(model.parameters()).device
+        self.batch = RunningBatch()
+        self.done: list[_RowState] = []
+
+    def run(self, jobs: list[tuple[int, int]]) -> list[_RowState]:
+        """Generate every ``(prompt, sample)`` job; rows in the order they finished."""
+        waiting = list(jobs)  # sorted by the caller: a prompt's samples are neighbours
+        # Admitting costs a prefill and a cache copy, so wait until a quarter of the batch is free.
+        admit_at = max(1, self.batch_size // 4)
+        while waiting or len(self.batch):
+            free = self.batch_size - len(self.batch)
+            if waiting and free >= min(admit_at, len(waiting)):
+                taken, waiting = waiting[:free], waiting[free:]
+                self._admit(taken)
+            if len(self.batch):
+                self._step()
+        return self.done
+
+    def _sample(self, rows: list[_RowState], logits: torch.Tensor) -> torch.Tensor:
+        """Sample a token for each row from ``logits`` (B, V) and record it; returns the tokens (B,)."""
+        tokens = sample_next(logits, self.params, self.generator)  # (B,)
+        logprobs = logits.log_softmax(dim=-1).gather(-1, tokens[:, None]).squeeze(-1)  # (B,)
+        _append_tokens(rows, tokens.tolist(), logprobs.tolist(), self.params, self.eos_token_ids, self.decode)
+        return tokens
+
+    def _admit(self, jobs: list[tuple[int, int]]) -> None:
+        """Prefill each distinct prompt of ``jobs`` once (its samples share the cache), sample their
+        first tokens and merge them into the running batch."""
+        prompts = list(dict.fromkeys(prompt for prompt, _ in jobs))
+        row_of = {prompt: row for row, prompt in enumerate(prompts)}
+        rows = torch.tensor([row_of[prompt] for prompt, _ in jobs], dtype=torch.long, device=self.device)  # (N,)
+        new, logits = RunningBatch.prefilled(self.model, [self.prompt_ids[p] for p in prompts], rows, self.pad_token_id,
+                                             self.params.max_new_tokens, [_RowState(job) for job in jobs])
+        new.next_tokens = self._sample(new.sequences, logits)
+        self.batch.merge(new)
+        self._retire()
+
+    def _step(self) -> None:
+        """Feed every running row its last sampled token and sample the next."""
+        self.batch.next_tokens = self._sample(self.batch.sequences, self.batch.step(self.model))
+        self._retire()
+
+    def _retire(self) -> None:
+        finished = [row for row in self.batch.sequences if row.finish_reason is not None]
+        if finished:
+            self.done += finished
+            self.batch.keep([i for i, row in enumerate(self.batch.sequences) if row.finish_reason is None])
 
 
 def _completion_text(row: _RowState, params: SamplingParams, eos_token_ids: set[int], decode: Decode | None) -> str:
@@ -229,8 +212,11 @@ def _completion_text(row: _RowState, params: SamplingParams, eos_token_ids: set[
     if ids and ids[-1] in eos_token_ids:
         ids = ids[:-1]  # the eos token is kept in token_ids but never shown
     text = decode(ids)
-    cuts = [text.find(s) for s in params.stop if s in text]
-    return text[: min(cuts)] if cuts else text
+    cuts = [(text.find(s), -len(s)) for s in params.stop if s in text]
+    if not cuts:
+        return text
+    start, minus_length = min(cuts)  # the earliest stop string; the longest of those starting there
+    return text[: start - minus_length] if params.include_stop else text[:start]
 
 
 def generate_ids(
@@ -261,23 +247,19 @@ def generate_ids(
         generator.seed()
     else:
         generator.manual_seed(params.seed)
-    # Each prompt appears n times; sorting by length keeps similar lengths in the same batch.
+    # Each prompt appears n times, its samples side by side; sorting by length (stable) admits
+    # prompts of similar length together, which pads less.
     jobs = [(p, s) for p in range(len(prompt_ids)) for s in range(params.n)]
     jobs.sort(key=lambda job: len(prompt_ids[job[0]]))
-    completions = []
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(jobs), batch_size):
-                batch = jobs[start : start + batch_size]
-                prompts = [prompt_ids[p] for p, _ in batch]
-                rows = _generate_batch(model, prompts, params, eos_token_ids, pad_token_id, decode, generator)
-                for (p, s), row in zip(batch, rows):
-                    text = _completion_text(row, params, eos_token_ids, decode)
-                    completions.append(Completion(p, s, row.token_ids, row.logprobs, text, row.finish_reason))
+            rows = _Decoder(model, prompt_ids, params, eos_token_ids, pad_token_id, decode, generator, batch_size).run(jobs)
     finally:
         model.train(was_training)
+    completions = [Completion(*row.job, row.token_ids, row.logprobs, _completion_text(row, params, eos_token_ids, decode),
+                              row.finish_reason) for row in rows]
     completions.sort(key=lambda c: (c.prompt_index, c.sample_index))
     return completions
 

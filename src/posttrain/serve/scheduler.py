@@ -37,17 +37,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from posttrain.data.render import end_of_turn_ids
 from posttrain.rollout.generate import (
     SamplingParams,
-    _accepts_logits_to_keep,
     _hit_stop_string,
-    _new_cache,
-    left_pad,
     sample_next,
 )
+from posttrain.rollout.kv_cache import RunningBatch as Batch
 
 log = logging.getLogger("posttrain.serve")
 
@@ -110,62 +107,6 @@ def _generator(seed: int | None, index: int, device: torch.device) -> torch.Gene
     return generator
 
 
-def _pad_left(tensor: torch.Tensor, columns: int, dim: int) -> torch.Tensor:
-    """Add ``columns`` zero columns at the start of ``dim`` (a negative dim)."""
-    if columns == 0:
-        return tensor
-    padding = [0, 0] * (-dim - 1) + [columns, 0]
-    return F.pad(tensor, padding)
-
-
-class Batch:
-    """The running sequences with their KV cache, attention mask (B, T) and next positions (B,)."""
-
-    def __init__(self) -> None:
-        self.sequences: list[_Sequence] = []
-        self.cache = None
-        self.attention_mask: torch.Tensor | None = None
-        self.next_positions: torch.Tensor | None = None
-        self.next_tokens: torch.Tensor | None = None  # (B,) sampled, not yet fed to the model
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def merge(self, other: Batch) -> None:
-        """Append ``other``'s rows, left-padding whichever cache is narrower."""
-        if not self.sequences:
-            self.__dict__.update(other.__dict__)
-            return
-        width, other_width = self.attention_mask.size(1), other.attention_mask.size(1)
-        pad_self, pad_other = max(0, other_width - width), max(0, width - other_width)
-        for layer, other_layer in zip(self.cache.layers, other.cache.layers):
-            layer.keys = torch.cat([_pad_left(layer.keys, pad_self, -2), _pad_left(other_layer.keys, pad_other, -2)])
-            layer.values = torch.cat([_pad_left(layer.values, pad_self, -2),
-                                      _pad_left(other_layer.values, pad_other, -2)])
-        self.attention_mask = torch.cat([_pad_left(self.attention_mask, pad_self, -1),
-                                         _pad_left(other.attention_mask, pad_other, -1)])
-        self.next_positions = torch.cat([self.next_positions, other.next_positions])
-        self.next_tokens = torch.cat([self.next_tokens, other.next_tokens])
-        self.sequences += other.sequences
-
-    def keep(self, rows: list[int]) -> None:
-        """Keep only ``rows``, then drop the leading columns no remaining row attends to."""
-        if len(rows) == len(self.sequences):
-            return
-        self.sequences = [self.sequences[row] for row in rows]
-        if not rows:
-            self.__init__()
-            return
-        index = torch.tensor(rows, dtype=torch.long, device=self.attention_mask.device)
-        self.attention_mask = self.attention_mask[index]
-        self.next_positions, self.next_tokens = self.next_positions[index], self.next_tokens[index]
-        first_used = int(self.attention_mask.any(dim=0).long().argmax())
-        self.attention_mask = self.attention_mask[:, first_used:]
-        for layer in self.cache.layers:
-            layer.keys = layer.keys[index, :, first_used:]
-            layer.values = layer.values[index, :, first_used:]
-
-
 class Scheduler:
     """Owns the model on one thread; ``submit`` queues a request, its events arrive on ``request.events``.
 
@@ -182,7 +123,6 @@ class Scheduler:
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_token_ids = end_of_turn_ids(tokenizer, model)
         self.device = next(model.parameters()).device
-        self._keep_last_logits = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
         self._waiting: deque[_Sequence] = deque()
         self._waiting_requests = 0
         self._lock = threading.Lock()
@@ -299,35 +239,24 @@ class Scheduler:
             if position == 0 or sequence.request is not taken[position - 1].request:
                 prompts.append(sequence.request.prompt_ids)
             prompt_row.append(len(prompts) - 1)
-        input_ids, attention_mask = left_pad(prompts, self.pad_token_id, self.device)  # (P, T), (P, T)
-        position_ids = (attention_mask.cumsum(dim=-1) - 1).clamp(min=0)  # (P, T)
-        cache = _new_cache(self.model)
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=cache, use_cache=True, **self._keep_last_logits)
-        self.stats["prefills"] += 1
         rows = torch.tensor(prompt_row, dtype=torch.long, device=self.device)
-        if len(prompts) < len(taken):
-            cache.batch_select_indices(rows)
-        new = Batch()
-        new.sequences, new.cache = taken, cache
-        new.attention_mask = attention_mask[rows]
-        new.next_positions = attention_mask.sum(dim=-1)[rows]  # (N,) position of each first new token
-        new.next_tokens = self._sample(taken, out.logits[rows, -1, :].float())
+        new, logits = Batch.prefilled(self.model, prompts, rows, self.pad_token_id, self._reserve(taken), taken)
+        self.stats["prefills"] += 1
+        new.next_tokens = self._sample(taken, logits)
         self.batch.merge(new)
         self._admitting = []
         self.stats["max_running"] = max(self.stats["max_running"], len(self.batch))
         self._retire_finished()
 
     def _decode_step(self) -> None:
-        batch = self.batch
-        ones = torch.ones((len(batch), 1), dtype=batch.attention_mask.dtype, device=self.device)
-        batch.attention_mask = torch.cat([batch.attention_mask, ones], dim=-1)  # (B, T + 1)
-        out = self.model(input_ids=batch.next_tokens[:, None], attention_mask=batch.attention_mask,
-                         position_ids=batch.next_positions[:, None], past_key_values=batch.cache, use_cache=True)
-        batch.next_positions = batch.next_positions + 1
-        batch.next_tokens = self._sample(batch.sequences, out.logits[:, -1, :].float())
+        self.batch.next_tokens = self._sample(self.batch.sequences, self.batch.step(self.model))
         self.stats["steps"] += 1
         self._retire_finished()
+
+    @staticmethod
+    def _reserve(sequences: list[_Sequence]) -> int:
+        """Room the new rows' cache keeps for generated tokens: the most any of them may generate."""
+        return max(sequence.request.params.max_new_tokens for sequence in sequences)
 
     def _sample(self, sequences: list[_Sequence], logits: torch.Tensor) -> torch.Tensor:
         """One token per row of ``logits`` (B, V), each with its sequence's params; emits them."""

@@ -221,6 +221,7 @@ class RejectionConfig(BaseConfig):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling (1: off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling (0: off).")
     stop: list[str] = Field(default_factory=list, description="Stop strings that end an answer.")
+    include_stop: bool = Field(False, description="Keep the stop string that ended an answer in its text (e.g. a closing code fence).")
     seed: int = Field(0, description="Sampling seed; the same seed, data and batch_size give the same samples.")
     batch_size: int = Field(32, gt=0, description="Sequences generated together.")
     reward: RewardSpec | None = Field(

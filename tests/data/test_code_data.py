@@ -16,7 +16,7 @@ from posttrain.eval.data.make_eval import normalise_prompt, user_turns
 from posttrain.rewards.code import extract_code
 from posttrain.sandbox import run_many
 
-SIZES = {"code_sft": (280, 33), "code_rl": (140, 33)}  # (train, held out)
+SIZES = {"code_sft": (618, 33), "code_rl": (309, 33)}  # (train, held out)
 
 
 def _rows(path: str) -> list[dict]:
@@ -50,26 +50,54 @@ def test_prompt_helpers():
 
 def test_references_pass_and_broken_functions_fail_in_the_sandbox(files, eval_items):
     """Every RL row's and eval item's reference passes all its tests; every broken function fails the
-    hidden test its prompt shows. Function names are unique, so each side is one sandbox run."""
+    hidden test its prompt shows. Runs are packed so that no function is defined twice in one run."""
     rows = [row for name in ("code_rl", "code_rl_eval") for row in files[name]] + eval_items
     references = {row["entry_point"]: (row["solution"], row["tests"]) for row in rows}  # write and debug rows agree
     assert len(references) == len({(row["entry_point"], row["solution"], tuple(row["tests"])) for row in rows})
     debug = [row for row in rows if row["kind"] == "debug"]
     shown = [next(test for test in row["tests"] if test in row["prompt"]) for row in debug]
-    assert len(debug) == 45 + 10 + 12
-    tests = [test for _, row_tests in references.values() for test in row_tests]
-    passing, failing = run_many([("\n\n\n".join(solution for solution, _ in references.values()), tests),
-                                 ("\n\n\n".join(row["broken"] for row in debug), shown)])
-    assert (passing.status, failing.status) == ("ok", "ok")
-    assert [test for test, outcome in zip(tests, passing.tests) if not outcome.passed] == []
-    assert [test for test, outcome in zip(shown, failing.tests) if outcome.passed] == []
-    # The sandbox reports each failure: the broken functions fail with an error, not silently.
-    assert failing.passed == 0 and all(outcome.error for outcome in failing.tests)
+    assert len(debug) == 45 + 169 + 10 + 12  # hand-written and family bugs, mutants, held out, eval
+    entries = [(name, solution, tests) for name, (solution, tests) in references.items()]
+    entries += [(row["entry_point"], row["broken"], [test]) for row, test in zip(debug, shown)]
+    outcomes = make_code.run_unique_name_jobs(entries)
+    assert [name for (name, _, _), passed in zip(entries[:len(references)], outcomes) if passed is None or not all(passed)] == []
+    assert [row["entry_point"] for row, passed in zip(debug, outcomes[len(references):]) if passed != [False]] == []
     # The same checks through the generator, on its own tasks, catch a reference that fails.
     train, held = make_code.all_items()
     assert make_code.sandbox_failures(train + held) == []
     wrong = make_code.Item(replace(train[0].task, solution=train[0].task.bug.code), "write")
     assert make_code.sandbox_failures([wrong])[0].startswith(f"{wrong.task.entry_point}: reference fails")
+
+
+def test_unique_name_jobs_never_define_a_function_twice_in_one_run():
+    entries = [("f", "def f():\n    return 1", ["assert f() == 1"]), ("f", "def f():\n    return 2", ["assert f() == 2"]),
+               ("g", "def g():\n    return 3", ["assert g() == 3"]), ("f", "def f():\n    return 4", ["assert f() == 5"])]
+    jobs = make_code.unique_name_jobs(entries)
+    assert [indexes for indexes, _, _ in jobs] == [[0, 2], [1], [3]]
+    assert jobs[0][2] == ["assert f() == 1", "assert g() == 3"]
+    # A run that hangs is retried entry by entry, so one endless loop costs only its own entry.
+    entries.append(("g", "def g():\n    while True:\n        pass", ["assert g() is None"]))
+    assert make_code.run_unique_name_jobs(entries) == [[True], [True], [True], [False], None]
+
+
+def test_mutants_are_one_line_edits_that_fail_a_shown_test():
+    code = "def clamp_low(n):\n    if n <= 0:\n        return 0\n    return n"
+    candidates = make_code.mutant_candidates(code)
+    mutated = {candidate[0] for candidate in candidates}
+    assert "def clamp_low(n):\n    if n < 0:\n        return 0\n    return n" in mutated
+    assert "def clamp_low(n):\n    if n <= 1:\n        return 0\n    return n" in mutated
+    assert len(mutated) == len(candidates)  # the same code from two patterns is kept once
+    for candidate_code, bad, good, _ in candidates:
+        compile(candidate_code, "<mutant>", "exec")
+        changed = [(old, new) for old, new in zip(code.split("\n"), candidate_code.split("\n")) if old != new]
+        assert [(new.strip(), old.strip()) for old, new in changed] == [(bad, good)]
+    task = make_code.Task("arithmetic", "clamp_low(n)", "return n, or 0 when n is not positive", code,
+                          ("assert clamp_low(5) == 5", "assert clamp_low(0) == 0", "assert clamp_low(-3) == 0"))
+    bugs = make_code.mutant_bugs([task], make_code.random.Random(0))["clamp_low"]
+    assert 1 <= len(bugs) <= make_code.MUTANTS_PER_TASK
+    for bug in bugs:  # each fails the test it names, and its explanation quotes both lines
+        assert make_code.run_unique_name_jobs([("clamp_low", bug.code, [bug.failing_test])]) == [[False]]
+        assert bug.explanation.startswith("`") and " should be `" in bug.explanation
 
 
 def test_sft_answers_hold_the_reference_solution_in_a_fence(files):

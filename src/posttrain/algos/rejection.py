@@ -97,7 +97,8 @@ def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: Re
         return tokenizer.decode(ids, skip_special_tokens=True)
 
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                            top_k=config.top_k, n=config.n, stop=config.stop)
+                            top_k=config.top_k, n=config.n, stop=config.stop,
+                            include_stop=config.include_stop)
     prompts_per_chunk = max(1, config.batch_size // config.n)
     candidates: list[Candidate] = []
     failures = 0

@@ -32,7 +32,7 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from posttrain.data.bundled.card import generator_main
@@ -778,6 +778,141 @@ def family_tasks(family: Family) -> list[Task]:
     return tasks
 
 
+# ====================================================================== mutants
+
+# One-token mistakes of the kinds people make (boundaries, inverted tests, wrong end, wrong method), each
+# with why it is wrong. A mutant changes one match of one pattern in a reference solution's body; the
+# fix is then a one-line edit, which is what a debugging answer should be.
+MUTATIONS: tuple[tuple[str, str, str], ...] = (  # (pattern, replacement, why the original is right)
+    (r"<=", "<", "the equal case must be included"),
+    (r"(?<![<>=!])<(?![<=])", "<=", "the equal case must be left out"),
+    (r">=", ">", "the equal case must be included"),
+    (r"(?<![<>=!-])>(?![>=])", ">=", "the equal case must be left out"),
+    (r"==", "!=", "the test is inverted"),
+    (r"!=", "==", "the test is inverted"),
+    (r" \+ 1\b", "", "it is off by one"),
+    (r" - 1\b", "", "it is off by one"),
+    (r"\[0\]", "[1]", "indexes start at 0"),
+    (r"\[-1\]", "[0]", "the last element is at index -1"),
+    (r"\[1:\]", "[2:]", "the slice must start at index 1"),
+    (r"\bstartswith\b", "endswith", "the task is about the start"),
+    (r"\bendswith\b", "startswith", "the task is about the end"),
+    (r"\.upper\(\)", ".lower()", "the task asks for upper case"),
+    (r"\.lower\(\)", ".upper()", "the comparison is in lower case"),
+    (r"\bmin\(", "max(", "the task wants the smallest"),
+    (r"\bmax\(", "min(", "the task wants the largest"),
+    (r"\band\b", "or", "both conditions must hold"),
+    (r"\bor\b", "and", "either condition is enough"),
+    (r"\bTrue\b", "False", "the result is inverted"),
+    (r"\bFalse\b", "True", "the result is inverted"),
+    (r"(?<![/])/(?![/])", "//", "`//` drops the fractional part"),
+    (r"//", "/", "`/` gives a float; the task needs whole numbers"),
+    (r"\bnot ", "", "the condition is inverted"),
+    (r"(?<![\w.])0(?![\w.])", "1", "a number is off by one"),
+    (r"(?<![\w.\-])1(?![\w.])", "0", "a number is off by one"),
+    (r"\.split\(\)", '.split(" ")', "`split()` with no argument also drops the empty pieces"),
+    (r"\.strip\(\)", ".lstrip()", "spaces must go on both sides"),
+    (r"\.extend\(", ".append(", "`extend` adds the elements one by one"),
+    (r"\.append\(", ".extend(", "`append` adds the value as one element"),
+    (r" \+ ", " - ", "the task needs a sum"),
+    (r" - ", " + ", "the task needs a difference"),
+    (r" \* ", " + ", "the task needs a product"),
+    (r" \*\* ", " * ", "the task needs a power"),
+    (r" % ", " // ", "the remainder comes from `%`"),
+    (r"\[::-1\]", "[:-1]", "`[::-1]` reverses, `[:-1]` only drops the last element"),
+    (r"\[-", "[", "a negative index counts from the end"),
+    (r"\[::", "[1::", "the slice must start at the first element"),
+    (r'" "', '""', "the separator is a space"),
+)
+MUTANTS_PER_TASK = 3
+
+
+def mutant_candidates(solution: str) -> list[tuple[str, str, str, str]]:
+    """Every single-edit mutant of a solution's body that still compiles: ``(code, bad_line, good_line, why)``."""
+    header, _, body = solution.partition("\n")
+    candidates, seen = [], set()
+    for pattern, replacement, why in MUTATIONS:
+        for match in re.finditer(pattern, body):
+            mutated = body[:match.start()] + replacement + body[match.end():]
+            start = body.rfind("\n", 0, match.start()) + 1
+            end = body.find("\n", match.end())
+            good_line = body[start:end if end >= 0 else None].strip()
+            bad_line = mutated[start:mutated.find("\n", start) if "\n" in mutated[start:] else None].strip()
+            code = f"{header}\n{mutated}"
+            try:
+                compile(code, "<mutant>", "exec")
+            except SyntaxError:
+                continue
+            if bad_line != good_line and code not in seen:
+                seen.add(code)
+                candidates.append((code, bad_line, good_line, why))
+    return candidates
+
+
+def unique_name_jobs(entries: list[tuple[str, str, list[str]]]) -> list[tuple[list[int], str, list[str]]]:
+    """Pack ``(name, code, tests)`` entries into as few sandbox runs as possible with no name defined
+    twice in one run (a second definition would replace the first): ``(entry indexes, code, tests)``."""
+    jobs: list[tuple[list[int], set[str]]] = []
+    for index, (name, _, _) in enumerate(entries):
+        job = next((job for job in jobs if name not in job[1]), None)
+        if job is None:
+            job = ([], set())
+            jobs.append(job)
+        job[0].append(index)
+        job[1].add(name)
+    return [(indexes, "\n\n\n".join(entries[i][1] for i in indexes), [test for i in indexes for test in entries[i][2]])
+            for indexes, _ in jobs]
+
+
+def run_unique_name_jobs(entries: list[tuple[str, str, list[str]]]) -> list[list[bool] | None]:
+    """Per entry, which of its tests pass (``None`` when its code did not load or ran out of time): the
+    packed runs of :func:`unique_name_jobs`, and each entry on its own when its packed run fails."""
+    from posttrain.sandbox import run_many
+
+    jobs = unique_name_jobs(entries)
+    outcomes: list[list[bool] | None] = [None] * len(entries)
+    retry = []
+    for (indexes, _, _), result in zip(jobs, run_many([(code, tests) for _, code, tests in jobs])):
+        if result.status != "ok":
+            retry += indexes
+            continue
+        passed = iter(outcome.passed for outcome in result.tests)
+        for i in indexes:
+            outcomes[i] = [next(passed) for _ in entries[i][2]]
+    for i, result in zip(retry, run_many([(entries[i][1], entries[i][2]) for i in retry])):
+        outcomes[i] = [outcome.passed for outcome in result.tests] if result.status == "ok" else None
+    return outcomes
+
+
+def mutant_bugs(tasks: list[Task], rng: random.Random) -> dict[str, list[Bug]]:
+    """Up to :data:`MUTANTS_PER_TASK` mutants per task that fail one of its tests (checked in the sandbox),
+    each with the first test it fails and a one-line explanation; different lines where possible."""
+    entries, owners = [], []
+    for task in tasks:
+        for candidate in mutant_candidates(task.solution):
+            entries.append((task.entry_point, candidate[0], list(task.tests)))
+            owners.append((task, candidate))
+    found: dict[str, list[tuple]] = {}
+    for (task, (code, bad, good, why)), passed in zip(owners, run_unique_name_jobs(entries)):
+        if passed is None or all(passed):  # timed out or crashed on load, or an equivalent mutant
+            continue
+        failing = task.tests[passed.index(False)]
+        found.setdefault(task.entry_point, []).append((code, failing, bad, good, why))
+    bugs = {}
+    for task in tasks:
+        candidates = found.get(task.entry_point, [])
+        rng.shuffle(candidates)
+        chosen, lines = [], set()
+        for candidate in candidates:  # a different line each where there are enough ...
+            if len(chosen) < MUTANTS_PER_TASK and candidate[3] not in lines:
+                chosen.append(candidate)
+                lines.add(candidate[3])
+        chosen += [c for c in candidates if c not in chosen][:MUTANTS_PER_TASK - len(chosen)]  # ... else any
+        bugs[task.entry_point] = [Bug(code, failing, f"`{bad}` should be `{good}`: {why}.")
+                                  for code, failing, bad, good, why in chosen]
+    return bugs
+
+
 # ====================================================================== prompts and answers
 
 WRITE_PROMPTS = (
@@ -852,8 +987,8 @@ class Item:
         return debug_answer(self.task) if self.kind == "debug" else write_answer(self.task, variant % len(WRITE_LEADS))
 
 
-def all_items() -> tuple[list[Item], list[Item]]:
-    """Every exercise, split into ``(train, held_out)``."""
+def all_items(seed: int = 0) -> tuple[list[Item], list[Item]]:
+    """Every exercise, split into ``(train, held_out)``; train also gets the mutants of :func:`mutant_bugs`."""
     train, held = [], []
     for task in HAND_WRITTEN:
         target = held if task.entry_point in HELD_OUT_FUNCTIONS else train
@@ -866,6 +1001,9 @@ def all_items() -> tuple[list[Item], list[Item]]:
             # Two debugging exercises per family are plenty: the bug is the same at every parameter.
             if task.bug and (index < 2 or index == len(tasks) - 1):
                 target.append(Item(task, "debug"))
+    tasks = [item.task for item in train if item.kind == "write"]
+    mutants = mutant_bugs(tasks, random.Random(seed * 1000 + 29))
+    train += [Item(replace(task, bug=bug), "debug") for task in tasks for bug in mutants[task.entry_point]]
     return train, held
 
 
@@ -894,7 +1032,7 @@ def build(seed: int = 0, verify: bool = True) -> dict[str, Split]:
 
     ``verify`` runs :func:`check`, the sandbox included (a second or two).
     """
-    train_items, held_items = all_items()
+    train_items, held_items = all_items(seed)
     sft_train, rl_train = _rows(train_items, random.Random(seed * 1000 + 30), SFT_PROMPTS_PER_TASK)
     sft_held, rl_held = _rows(held_items, random.Random(seed * 1000 + 31), 1)
     sets = {"code_sft": (sft_train, sft_held), "code_rl": (rl_train, rl_held)}
@@ -926,25 +1064,26 @@ def eval_collisions(rows: list[Row]) -> list[str]:
 def sandbox_failures(items: list[Item]) -> list[str]:
     """Tasks whose reference fails one of its tests, or whose broken code passes the test its prompt shows.
 
-    Every function has a name of its own, so all references load together in one sandbox run with all
-    their tests, and all broken versions in a second one: two processes instead of hundreds.
+    References and broken functions are packed into a few sandbox runs (:func:`run_unique_name_jobs`)
+    instead of hundreds of processes.
     """
-    from posttrain.sandbox import run_many
-
-    tasks = list({item.task.entry_point: item.task for item in items}.values())
-    if len(tasks) != len({item.task for item in items}):
-        raise AssertionError("two different tasks define the same function; they cannot share a sandbox run")
+    tasks = {}
+    for item in items:
+        known = tasks.setdefault(item.task.entry_point, item.task)
+        if (known.solution, known.tests) != (item.task.solution, item.task.tests):
+            raise AssertionError(f"two different tasks define {known.entry_point}; a function needs one reference")
     broken = [item.task for item in items if item.kind == "debug"]
-    owners = [task.entry_point for task in tasks for _ in task.tests]
-    tests = [test for task in tasks for test in task.tests]
-    references, bugs = run_many([("\n\n\n".join(task.solution for task in tasks), tests),
-                                 ("\n\n\n".join(task.bug.code for task in broken), [task.bug.failing_test for task in broken])])
-    problems = [f"the {name} do not load: {result.status}: {result.error}"
-                for name, result in (("references", references), ("broken functions", bugs)) if result.status != "ok"]
-    problems += [f"{owner}: reference fails {test!r}: {outcome.error}"
-                 for owner, test, outcome in zip(owners, tests, references.tests) if not outcome.passed]
+    outcomes = run_unique_name_jobs([(task.entry_point, task.solution, list(task.tests)) for task in tasks.values()]
+                                    + [(task.entry_point, task.bug.code, [task.bug.failing_test]) for task in broken])
+    references, bugs = outcomes[:len(tasks)], outcomes[len(tasks):]
+    problems = []
+    for task, passed in zip(tasks.values(), references):
+        if passed is None:
+            problems.append(f"{task.entry_point}: the reference does not load or runs out of time")
+        else:
+            problems += [f"{task.entry_point}: reference fails {test!r}" for test, ok in zip(task.tests, passed) if not ok]
     problems += [f"{task.entry_point}: the broken code passes {task.bug.failing_test!r}"
-                 for task, outcome in zip(broken, bugs.tests) if outcome.passed]
+                 for task, passed in zip(broken, bugs) if passed == [True]]
     return problems
 
 
@@ -1015,7 +1154,9 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
         "", *_count_table(sets), "",
         (f"{len(train_items)} train and {len(held_items)} held-out exercises from {len(HAND_WRITTEN)} hand-written "
          f"functions and {len(FAMILIES)} families"),
-        "with a parameter in the name (`sum_multiples_of_3`, `fizzbuzz_2_7`). Each train exercise appears twice in",
+        "with a parameter in the name (`sum_multiples_of_3`, `fizzbuzz_2_7`), plus",
+        (f"{sum(item.kind == 'debug' and item.task.bug.explanation.startswith('`') for item in train_items)} "
+         "debugging exercises made by mutating train references (see below). Each train exercise appears twice in"),
         "`code_sft`, in two phrasings, and once in `code_rl`, in a third; held-out exercises appear once in each",
         (f"held-out file. The held-out splits get {len(HELD_OUT_FUNCTIONS)} whole hand-written functions and one "
          "parameter of every family."), "",
@@ -1042,6 +1183,12 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
         "the families, whose tests come from a Python reference of each parameter. Every build runs each",
         "reference against its tests, and each broken function against the test its prompt shows, in",
         "`posttrain.sandbox`, and refuses to write if a reference fails or a bug passes.", "",
+        (f"Mutants: up to {MUTANTS_PER_TASK} per train function, each one edit of one token of the reference"),
+        "(`<=` for `<`, `==` for `!=`, `[0]` for `[-1]`, `and` for `or`, `startswith` for `endswith`, a dropped",
+        "`+ 1`, `//` for `/`, ...; the list is `MUTATIONS`). A mutant is kept only if it compiles, loads, and",
+        "fails one of the function's tests in the sandbox; that test is the one its prompt shows. Its answer",
+        "names the wrong line and the right one (\"`if n >= 0:` should be `if n > 0:`: the equal case must be",
+        "left out.\") and gives the reference, so the fix is a one-line edit of the code the prompt showed.", "",
         "No function name or prompt of the `code` evaluation suite (`posttrain/eval/data/code.jsonl`) appears",
         "here: the eval tasks are different functions (`second_largest`, `factorial`, ...). No user turn equals",
         "an eval user turn of any suite, none holds all the numbers of an eval math question, and no held-out",

@@ -529,33 +529,6 @@ NO_TOOL: tuple[tuple[str, str], ...] = (
     ("What is the freezing point of water in Celsius?", "Water freezes at 0°C."),
     ("Give me a fun fact about giraffes.", ("A giraffe's tongue can be about 50 cm long, and it is dark to protect "
      "it from sunburn.")),
-    # Near a tool's topic (weather, time, money, language, email) but answered from general knowledge.
-    ("What causes thunder?", "Thunder is the sound of air expanding suddenly when lightning heats it."),
-    ("What currency does Japan use?", "Japan uses the yen (JPY)."),
-    ("How many minutes are in three hours?", "Three hours is 180 minutes."),
-    ("Suggest a subject line for a thank-you email to a teacher.", "\"Thank you for a wonderful year\" works well."),
-    ("What is a rainbow made of?", ("Sunlight bent and reflected inside raindrops, which splits it into its "
-     "colours.")),
-    ("Why is the sky blue?", "Air scatters blue sunlight more than red, so blue light reaches us from all over the sky."),
-    ("Recommend a book for a long flight.", "Try \"The Martian\" by Andy Weir: funny, fast and hard to put down."),
-    ("How many legs does a spider have?", "A spider has eight legs."),
-    ("What's a good way to remember people's names?", ("Repeat the name when you are introduced, use it once in "
-     "the conversation and link it to something about the person.")),
-    ("Which planet is closest to the sun?", "Mercury is the closest planet to the sun."),
-    ("Give me a tip for writing a polite email.", ("Open with a greeting, make your request in the first two lines "
-     "and thank the reader at the end.")),
-    ("What is a haiku?", "A haiku is a three-line poem with 5, 7 and 5 syllables."),
-    ("How long should I rest between sets at the gym?", ("One to two minutes for general fitness, two to three for "
-     "heavy strength work.")),
-    ("What language is spoken in Brazil?", "Portuguese is the official language of Brazil."),
-    ("What's a good name for a grey cat?", "How about Smokey? Pebble and Ash are nice too."),
-    ("Explain what a budget is in one sentence.", "A budget is a plan for how you will spend and save your money."),
-    ("Why do leaves change colour in autumn?", ("As days shorten, trees stop making green chlorophyll, which "
-     "uncovers the yellow and orange pigments underneath.")),
-    ("What's the plural of 'mouse'?", "The plural of \"mouse\" is \"mice\"."),
-    ("How do I say no to extra work politely?", ("Thank them, explain that your plate is full and suggest when you "
-     "could help, or who else might.")),
-    ("What is 15% of 80?", "15% of 80 is 12."),
 )
 NO_TOOL_HELD_OUT: tuple[tuple[str, str], ...] = (
     ("What's the opposite of 'ancient'?", "The opposite of \"ancient\" is \"modern\"."),
@@ -922,38 +895,6 @@ BENIGN_NEW: tuple[tuple[str, str], ...] = (
      "algorithms, fewer repeated computations or caching.")),
     ("How do I smoke salmon at home?", ("Cure the fillet in salt and sugar for a few hours, rinse, dry it, then "
      "smoke it at a low heat until it flakes.")),
-    ("How do I fire up a charcoal grill?", ("Fill a chimney starter with charcoal, light newspaper under it and pour "
-     "the coals out once they are covered in grey ash, after 15 to 20 minutes.")),
-    ("How do I choke up on a baseball bat?", ("Slide both hands an inch or two up from the knob. You give up a little "
-     "power for more control and a quicker swing.")),
-    ("How do I trap a mouse in my kitchen?", ("Use a live-catch trap baited with peanut butter along the wall where "
-     "you saw droppings, check it daily and release the mouse far from the house.")),
-    ("How do I nail a job interview?", ("Research the company, prepare three short stories that show your skills "
-     "and bring two questions of your own.")),
-    ("How do I butcher a whole chicken?", ("Cut the skin between leg and body, pop the thigh joint and cut through "
-     "it, then slice along the breastbone to take off each breast.")),
-    ("How do I kill a git merge that went wrong?", ("Run `git merge --abort` to return to the state before the "
-     "merge started.")),
-    ("How do I attack a steep hill on my bike?", ("Shift to an easier gear before the slope, stay seated, keep a "
-     "steady pedalling rhythm and stand only on the steepest part.")),
-    ("How do I get rid of a wasp nest by my front door?", ("Spray a small nest at dusk with a wasp foam from a "
-     "hardware store; for a large one, call a pest-control service.")),
-    ("How do I burn fat without losing muscle?", ("Eat slightly less than you burn with plenty of protein, lift "
-     "weights two or three times a week and sleep well.")),
-    ("How do I break into the data science field?", ("Learn Python and basic statistics, build two or three "
-     "projects on real data and publish them with short write-ups.")),
-    ("How do I gut a fish I just caught?", ("Cut along the belly from the vent to the gills, pull out the insides "
-     "and rinse the cavity under cold water.")),
-    ("How can I shoot down a bad idea in a meeting politely?", ("Say what is good about it, name the specific "
-     "risk you see and suggest an alternative.")),
-    ("How do I eliminate duplicate rows in Excel?", ("Select the data, choose Data > Remove Duplicates, pick the "
-     "columns to compare and click OK.")),
-    ("How do I take down a tent quickly?", ("Pull the stakes, remove the rain fly, fold the poles from the middle "
-     "out and roll the tent around them.")),
-    ("How do I strip old paint off a wooden chair?", ("Work outside with gloves, brush on a paint stripper, wait "
-     "until the paint bubbles, scrape it off and sand the wood smooth.")),
-    ("What's the best way to crush garlic?", ("Lay the clove under the flat of a wide knife and press down hard "
-     "with your palm, then peel and chop it.")),
 )
 BENIGN_NEW_HELD_OUT: tuple[tuple[str, str], ...] = (
     ("How do I kill a stuck print job?", ("Open the printer queue in your settings, select the job and cancel it; "

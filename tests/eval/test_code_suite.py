@@ -8,7 +8,12 @@ import pytest
 from posttrain.errors import DataError
 from posttrain.eval.run import evaluate_model, suite_metrics
 from posttrain.eval.suite import RunSettings, ScoredItem, make_suite
-from posttrain.eval.suites.code import CodeSuite, pass_at_k, pass_at_k_from_samples
+from posttrain.eval.suites.code import (
+    CodeSampledSuite,
+    CodeSuite,
+    pass_at_k,
+    pass_at_k_from_samples,
+)
 
 
 @pytest.mark.parametrize(("n", "c", "k", "expected"), [
@@ -129,3 +134,45 @@ def test_evaluate_model_reports_the_code_metrics(monkeypatch):
     assert [(item["id"], item["score"], item["reason"], item["metric"]) for item in result["items"]] == [
         ("t-1", 1.0, "2/2 tests passed", "code.tests_passed"),
         ("t-2", 0.0, "no code found in the answer", "code.tests_passed")]
+
+
+def test_sampled_suite_estimates_pass_at_k_from_every_sample(monkeypatch):
+    """Four samples per item through the run path: an item's score is c / n, pass@k is the unbiased
+    estimate over items, and every sample lands in the trace."""
+    right = "```python\ndef add(a, b):\n    return a + b\n```"
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```"
+    neg = "```python\ndef neg(x):\n    return -x\n```"
+    answers = [[right, wrong, wrong, right], ["no code", "no code", "no code", neg]]
+    seen = []
+
+    def canned(model, tokenizer, requests, **_):
+        seen.extend(requests)
+        return answers
+
+    monkeypatch.setattr("posttrain.eval.generation.answer_requests", canned)
+    suite = CodeSampledSuite()
+    result = evaluate_model(None, None, [suite], model_name="canned", items={"code-sampled": ITEMS})
+    assert [(request.samples, request.temperature) for request in seen] == [(8, 0.8), (8, 0.8)]  # the suite's settings
+    values = {name: metric["value"] for name, metric in result["metrics"].items()}
+    # item 1: n=4, c=2; item 2: n=4, c=1. pass@2 = 1 - C(n-c, 2)/C(n, 2): 1 - 1/6 and 1 - 3/6.
+    assert values["code-sampled.pass@1"] == pytest.approx((2 / 4 + 1 / 4) / 2)
+    assert values["code-sampled.pass@2"] == pytest.approx(((1 - 1 / 6) + (1 - 3 / 6)) / 2)
+    assert values["code-sampled.pass@8"] == pytest.approx(1.0)  # k capped at the n drawn; both items have a pass
+    first, second = result["items"]
+    assert first["samples"] == answers[0] and first["answer"] == right and first["score"] == 0.5
+    assert first["reason"].startswith("2/4 samples pass every test; first failing sample: 1/2 tests passed")
+    assert second["reason"].startswith("1/4 samples pass every test; first failing sample: no code found")
+
+
+def test_sampled_answers_are_seeded_and_n_per_request(tiny_model):
+    from posttrain.eval.generation import Request, answer_requests
+    from posttrain.models.loading import load_model, load_tokenizer
+
+    tokenizer, model = load_tokenizer(tiny_model), load_model(tiny_model)
+    chats = [[{"role": "user", "content": text}] for text in ("What is 2 + 2?", "Hello there!")]
+    requests = [Request(chat, None, 6, samples=3, temperature=1.0) for chat in chats] + [Request(chats[0], None, 6)]
+    answers = answer_requests(model, tokenizer, requests, seed=5, batch_size=4)
+    assert [len(answer) for answer in answers[:2]] == [3, 3] and isinstance(answers[2], str)
+    assert answer_requests(model, tokenizer, requests, seed=5, batch_size=4) == answers
+    assert len(set(answers[0])) > 1  # three draws at temperature 1 from a random model differ
+

@@ -73,6 +73,6 @@ def test_items_are_valid_for_their_scorers():
 
 
 def test_registry_lists_every_suite():
-    assert suite_names() == ["code", "helpfulness", "instruction-following", "math", "multi-turn", "safety", "style",
+    assert suite_names() == ["code", "code-sampled", "helpfulness", "instruction-following", "math", "multi-turn", "safety", "style",
                              "tool-use"]
 

@@ -110,8 +110,8 @@ def test_cli_unknown_suite_is_one_line_error(tiny_model):
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [(
-        "error: unknown suite 'saftey' (did you mean 'safety'?); suites: code, helpfulness, instruction-following, math, "
-        "multi-turn, safety, style, tool-use or FILE.jsonl:MODULE:FUNCTION")]
+        "error: unknown suite 'saftey' (did you mean 'safety'?); suites: code, code-sampled, helpfulness, "
+        "instruction-following, math, multi-turn, safety, style, tool-use or FILE.jsonl:MODULE:FUNCTION")]
 
 
 def test_cli_runs_several_suites_after_one_flag(tiny_model, tmp_path):

@@ -1,8 +1,10 @@
 """How evaluation items become model answers: greedy, batched, with tools when an item has them.
 
-Requests with the same settings (``max_new_tokens`` and tool schemas) share batches, across suites;
-within a group they are ordered by length so a batch holds prompts of similar size. Decoding is
-greedy (temperature 0), so answers depend only on the model, the prompts and the batch size.
+Requests with the same settings (``max_new_tokens``, tool schemas, samples and temperature) share
+batches, across suites; within a group they are ordered by length so a batch holds prompts of
+similar size. Decoding is greedy (temperature 0) unless a suite samples several answers per item,
+seeded by the run's seed; either way answers depend only on the model, the prompts, the seed and the
+batch size.
 
 Tools go to the chat template's ``tools`` argument. Some templates ignore it (SmolLM2's renders
 the same prompt with or without tools); for those the schemas are written into a system message
@@ -26,6 +28,8 @@ class Request:
     messages: list[dict]
     tools: list[dict] | None
     max_new_tokens: int
+    samples: int = 1  # > 1: that many answers, sampled at ``temperature``
+    temperature: float = 0.0
 
 
 def tools_system_prompt(tools: list[dict]) -> str:
@@ -65,7 +69,8 @@ def answer_requests(
     batch_size: int = 16,
     on_answered: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Greedy answers to ``requests``, in order; ``on_answered(count)`` after each batch (a progress bar)."""
+    """Answers to ``requests``, in order: a string each, or a list of ``samples`` strings for a request
+    that samples several; ``on_answered(count)`` after each batch (a progress bar)."""
     native_tools = template_renders_tools(tokenizer) if any(r.tools for r in requests) else True
     groups: dict[tuple[int, str], list[int]] = {}
     prepared: list[tuple[list[dict], list[dict] | None]] = []
@@ -74,12 +79,13 @@ def answer_requests(
         if tools and not native_tools:
             messages, tools = with_tools_in_system(messages, tools), None
         prepared.append((messages, tools))
-        groups.setdefault((request.max_new_tokens, json.dumps(tools, sort_keys=True)), []).append(index)
-    answers = [""] * len(requests)
-    for (max_new_tokens, _), indices in groups.items():
+        key = (request.max_new_tokens, json.dumps(tools, sort_keys=True), request.samples, request.temperature)
+        groups.setdefault(key, []).append(index)
+    answers: list = [""] * len(requests)
+    for (max_new_tokens, _, samples, temperature), indices in groups.items():
         # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
         indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
-        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
+        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples, seed=seed)
         # Each call decodes ``batch_size`` rows at a time and refills the rows of finished answers;
         # four batches' worth per call keeps the rows full and the progress bar moving.
         chunk = 4 * batch_size
@@ -88,8 +94,9 @@ def answer_requests(
             tools = prepared[batch[0]][1]
             completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
                                         batch_size=batch_size, tools=tools)
-            for index, completion in zip(batch, completions):
-                answers[index] = completion.text
+            for position, index in enumerate(batch):
+                texts = [completion.text for completion in completions[position * samples : (position + 1) * samples]]
+                answers[index] = texts if samples > 1 else texts[0]
             if on_answered is not None:
                 on_answered(len(batch))
     return answers
@@ -97,4 +104,6 @@ def answer_requests(
 
 def requests_for(suite, items: list[dict]) -> list[Request]:
     """What to generate for each of a suite's items."""
-    return [Request(suite.messages(item), suite.tools(item), suite.max_new_tokens(item)) for item in items]
+    generation = suite.generation
+    return [Request(suite.messages(item), suite.tools(item), suite.max_new_tokens(item), generation.samples,
+                    generation.temperature) for item in items]

@@ -123,8 +123,10 @@ def evaluate_model(
 def score_suite(suite: Suite, items: list[dict], answers: list[str], settings: RunSettings) -> list[ScoredItem]:
     results = suite.score_all(items, answers, settings)
     return [
-        ScoredItem(suite=suite.name, id=str(item["id"]), prompt=suite.messages(item), answer=answer, score=float(score),
-                   reason=reason, metric=f"{suite.name}.{suite.metric_of(item)}", item=item)
+        ScoredItem(suite=suite.name, id=str(item["id"]), prompt=suite.messages(item),
+                   answer=answer[0] if isinstance(answer, list) else answer, score=float(score), reason=reason,
+                   metric=f"{suite.name}.{suite.metric_of(item)}", item=item,
+                   samples=answer if isinstance(answer, list) else None)
         for item, answer, (score, reason) in zip(items, answers, results)
     ]
 

@@ -38,10 +38,13 @@ DATA_DIR = Path(__file__).parent / "data"
 
 @dataclass(frozen=True)
 class Generation:
-    """How a suite's answers are generated (always greedy, so a run is reproducible)."""
+    """How a suite's answers are generated: greedy by default; ``samples`` > 1 draws that many answers
+    per item at ``temperature`` (seeded by the run's seed, so a run is still reproducible)."""
 
     max_new_tokens: int
     tools: list[dict] | None = None  # tool schemas for every item; an item's own "tools" field wins
+    samples: int = 1
+    temperature: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,12 @@ class ScoredItem:
     reason: str
     metric: str  # full metric name, "suite.metric"
     item: dict = field(default_factory=dict, repr=False)  # the suite's item, for aggregates that need its fields
+    samples: list[str] | None = None  # every sampled answer when the suite samples several (``answer`` is the first)
 
     def to_json(self) -> dict[str, Any]:
-        return {"suite": self.suite, "id": self.id, "prompt": self.prompt, "answer": self.answer,
-                "score": self.score, "reason": self.reason, "metric": self.metric}
+        trace = {"suite": self.suite, "id": self.id, "prompt": self.prompt, "answer": self.answer,
+                 "score": self.score, "reason": self.reason, "metric": self.metric}
+        return trace | ({"samples": self.samples} if self.samples is not None else {})
 
 
 class Suite:
@@ -110,8 +115,9 @@ class Suite:
     def score(self, item: dict, answer: str) -> tuple[float, str]:
         raise NotImplementedError
 
-    def score_all(self, items: list[dict], answers: list[str], settings: RunSettings) -> list[tuple[float, str]]:
-        """Score every answer; suites that judge answers in batches (with a model) override this."""
+    def score_all(self, items: list[dict], answers: list, settings: RunSettings) -> list[tuple[float, str]]:
+        """Score every answer (a list of answers per item when ``generation.samples`` > 1); suites that
+        judge answers in batches (with a model) override this."""
         return [self.score(item, answer) for item, answer in zip(items, answers)]
 
     def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:

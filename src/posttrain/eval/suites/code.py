@@ -7,9 +7,12 @@ take about 3 s on 2 cores; generating them at up to 256 new tokens takes far lon
 the share of its tests passed (metric ``tests_passed``); ``pass@1`` is the share of items whose every
 test passes (answers are greedy, one per item).
 
-pass@k for k > 1 needs several sampled answers per item, which the suite machinery does not
-generate; :func:`pass_at_k` and :func:`pass_at_k_from_samples` compute it from samples drawn
-elsewhere (e.g. ``posttrain generate -n 10`` answers scored with ``run_many``)::
+The ``code-sampled`` suite asks the same items but samples 8 answers per item at temperature 0.8
+(seeded by the run's seed) and estimates pass@k without bias from the count of answers that pass
+every test (Chen et al. 2021): an item's score is its pass@1 estimate ``c / n``, and the suite
+reports pass@1, pass@2 and pass@8. Eight answers per item cost eight times the generation, but the
+pass@1 estimate is far less noisy than one greedy answer per item, and it measures the sampling
+policy that RL trains. :func:`pass_at_k` and :func:`pass_at_k_from_samples` are the estimator::
 
     pass_at_k(n=5, c=2, k=2)                                    # 0.7
     pass_at_k_from_samples([[True, False, False], [False, False, False]], k=2)   # (2/3 + 0) / 2
@@ -128,3 +131,38 @@ def _check_item(item: dict, path: str) -> None:
                         field="entry_point")
     if item.get("kind", "write") not in KINDS:
         raise DataError(where + f"must be one of {', '.join(KINDS)}, got {item['kind']!r}", path=path, field="kind")
+
+
+@register
+class CodeSampledSuite(CodeSuite):
+    """The code items with ``samples`` answers each at ``temperature``: unbiased pass@1, pass@2, pass@n."""
+
+    name = "code-sampled"
+    generation = Generation(max_new_tokens=256, samples=8, temperature=0.8)
+    metrics: ClassVar[dict[str, bool | None]] = {"pass@1": True, "pass@2": True, "pass@8": True}
+
+    def metric_of(self, item: dict) -> str:
+        return "pass@1"  # an item's score is its pass@1 estimate c / n
+
+    def score(self, item: dict, answer: str | list[str]) -> tuple[float, str]:
+        return self.score_all([item], [answer], RunSettings())[0]
+
+    def score_all(self, items: list[dict], answers: list, settings: RunSettings) -> list[tuple[float, str]]:
+        """Every sample of every item through :meth:`CodeSuite.score_all` (one parallel sandbox pass)."""
+        samples = [answer if isinstance(answer, list) else [answer] for answer in answers]
+        flat_items = [item for item, texts in zip(items, samples) for _ in texts]
+        flat = iter(super().score_all(flat_items, [text for texts in samples for text in texts], settings))
+        scored = []
+        for texts in samples:
+            results = [next(flat) for _ in texts]
+            passed = sum(score == 1.0 for score, _ in results)
+            first_failure = next((reason for score, reason in results if score < 1.0), None)
+            reason = f"{passed}/{len(texts)} samples pass every test"
+            scored.append((passed / len(texts), reason + (f"; first failing sample: {first_failure}" if first_failure else "")))
+        return scored
+
+    def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:
+        counts = [(len(item.samples or [item.answer]), round(item.score * len(item.samples or [item.answer])))
+                  for item in scored]
+        return {f"pass@{k}": fmean(pass_at_k(n, c, min(k, n)) for n, c in counts) for k in (1, 2, 8)}
+

@@ -99,7 +99,9 @@ def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: Re
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                             top_k=config.top_k, n=config.n, stop=config.stop,
                             include_stop=config.include_stop)
-    prompts_per_chunk = max(1, config.batch_size // config.n)
+    # Each call decodes batch_size rows at a time and refills the rows of finished answers, so it gets
+    # four batches' worth of prompts: the rows stay full while the progress bar still moves.
+    prompts_per_chunk = max(1, 4 * config.batch_size // config.n)
     candidates: list[Candidate] = []
     failures = 0
     with tqdm(total=len(rows), desc=f"rejection sampling (round {config.round})", unit="prompt",

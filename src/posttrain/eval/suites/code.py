@@ -144,9 +144,6 @@ class CodeSampledSuite(CodeSuite):
     def metric_of(self, item: dict) -> str:
         return "pass@1"  # an item's score is its pass@1 estimate c / n
 
-    def score(self, item: dict, answer: str | list[str]) -> tuple[float, str]:
-        return self.score_all([item], [answer], RunSettings())[0]
-
     def score_all(self, items: list[dict], answers: list, settings: RunSettings) -> list[tuple[float, str]]:
         """Every sample of every item through :meth:`CodeSuite.score_all` (one parallel sandbox pass)."""
         samples = [answer if isinstance(answer, list) else [answer] for answer in answers]

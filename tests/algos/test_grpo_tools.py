@@ -194,7 +194,7 @@ def test_forced_episode_runs_the_tool_and_masks_its_output(tiny_model, tokenizer
     optimizer = torch.optim.SGD([p for p in policy.model.parameters() if p.requires_grad], lr=0.0)
     update = policy_update(policy, samples, optimizer, config.model_copy(update={"num_iterations": 2}))
     with torch.no_grad():
-        current = policy.token_logps(grpo.sequences_of(samples))
+        current = policy.token_logps([[seq] for seq in grpo.sequences_of(samples)])
     expected_ratio = float((current + 0.5).exp().mean())  # token_mean weights: a plain mean over tokens
     assert update["ratio_mean"] == pytest.approx(expected_ratio, rel=1e-4)
 
@@ -213,7 +213,7 @@ def test_trainer_scores_the_episode_ids_it_sampled(tiny_model, tokenizer, tmp_pa
     assert [s.episode.messages[-2]["content"] for s in samples] == ["3", "3", "5", "5"]  # 1 + 2, 2 + 3
     for sample in samples:
         assert sample.sequence.input_ids is sample.episode.input_ids  # the episode's own ids, not re-rendered
-    scored = policy.token_logps(grpo.sequences_of(samples))
+    scored = policy.token_logps([[seq] for seq in grpo.sequences_of(samples)])
     recorded = torch.tensor([logp for s in samples for logp in s.sampled_logps])
     assert scored.shape == recorded.shape
     assert torch.allclose(scored, recorded, atol=1e-4)

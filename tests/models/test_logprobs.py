@@ -4,7 +4,14 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from posttrain.models.logprobs import chunked_token_logps, sequence_token_logps
+from posttrain.data.batching import common_prefix_length, pack_groups, packed_length
+from posttrain.data.render import Rendered
+from posttrain.models.logprobs import (
+    chunked_token_logps,
+    packed_hidden,
+    packed_token_logps,
+    sequence_token_logps,
+)
 
 
 def test_chunked_logps_hand_values():
@@ -67,3 +74,61 @@ def test_right_padded_batch_equals_rows_alone():
     torch.testing.assert_close(batched, torch.cat(alone), atol=1e-5, rtol=1e-5)
     reference = torch.log_softmax(model(rows[1][None]).logits[0, :-1], -1).gather(1, rows[1][1:, None]).squeeze(1)
     torch.testing.assert_close(alone[1], reference, atol=1e-5, rtol=1e-5)
+
+
+def _tiny_llama():
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+    ))
+
+
+def _rendered(ids, prompt_length):
+    return Rendered(list(ids), [0] * prompt_length + [1] * (len(ids) - prompt_length))
+
+
+def test_pack_groups_layout_by_hand():
+    """Prompt [1 2] shared by answers [3 4] and [5]: one row 1 2 3 4 5, positions 0 1 2 3 2."""
+    chosen, rejected = _rendered([1, 2, 3, 4], 2), _rendered([1, 2, 5], 2)
+    alone = _rendered([7, 8, 9], 1)
+    batch = pack_groups([[chosen, rejected], [alone]], pad_token_id=0)
+    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5], [7, 8, 9, 0, 0]]
+    assert batch.position_ids.tolist()[0] == [0, 1, 2, 3, 2]
+    mask = batch.attention_mask[0, 0].int().tolist()
+    assert mask == [[1, 0, 0, 0, 0],
+                    [1, 1, 0, 0, 0],
+                    [1, 1, 1, 0, 0],
+                    [1, 1, 1, 1, 0],
+                    [1, 1, 0, 0, 1]]  # the rejected answer sees the prompt, not the chosen one
+    # chosen: positions 1 (-> 3) and 2 (-> 4); rejected: position 1 (-> 5); alone: 5 (-> 8), 6 (-> 9)
+    assert batch.loss_positions.tolist() == [1, 2, 1, 5, 6]
+    assert batch.loss_targets.tolist() == [3, 4, 5, 8, 9]
+    assert batch.loss_owner.tolist() == [0, 0, 1, 2, 2]
+    assert batch.last_positions.tolist() == [3, 4, 7]
+    assert batch.num_tokens == 8
+    assert packed_length([chosen, rejected]) == 5 and common_prefix_length([chosen, rejected]) == 2
+    plain = pack_groups([[alone], [chosen]], pad_token_id=0)
+    assert plain.attention_mask is None and plain.position_ids is None  # nothing shared: a plain causal batch
+
+
+def test_packed_logps_and_rewards_equal_sequences_alone():
+    """A shared prompt run once gives every answer the log-probs (and last hidden state) it has alone."""
+    model = _tiny_llama()
+    prompt = torch.randint(1, 50, (6,)).tolist()
+    groups = [[_rendered(prompt + torch.randint(1, 50, (n,)).tolist(), 6) for n in (5, 9, 2)],
+              [_rendered(torch.randint(1, 50, (7,)).tolist(), 3)]]
+    batch = pack_groups(groups, pad_token_id=0)
+    packed = packed_token_logps(model, batch)
+    sequences = [seq for group in groups for seq in group]
+    alone = []
+    for seq in sequences:
+        ids = torch.tensor(seq.input_ids)[None]
+        target_mask = torch.tensor(seq.loss_mask[1:] + [0], dtype=torch.bool)[None]
+        alone.append(sequence_token_logps(model, ids, torch.roll(ids, -1, dims=1), target_mask)[0])
+    torch.testing.assert_close(packed, torch.cat(alone), atol=1e-5, rtol=1e-5)
+    assert batch.loss_owner.tolist() == [i for i, logps in enumerate(alone) for _ in range(len(logps))]
+    hidden = packed_hidden(model.model, batch).index_select(0, batch.last_positions)
+    for seq, row in zip(sequences, hidden):
+        last = model.model(input_ids=torch.tensor(seq.input_ids)[None]).last_hidden_state[0, -1]
+        torch.testing.assert_close(row, last, atol=1e-5, rtol=1e-5)

@@ -9,7 +9,13 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from posttrain.errors import UserError
-from posttrain.rollout.generate import SamplingParams, filter_logits, generate_chat, generate_ids
+from posttrain.rollout.generate import (
+    SamplingParams,
+    filter_logits,
+    generate_chat,
+    generate_ids,
+    sample_next,
+)
 
 PAD = 0
 # Prompts of different lengths, so a batch needs left padding.
@@ -236,3 +242,15 @@ def test_generate_chat_renders_and_stops_at_end_of_turn(model, return_dict):
     expected = run(model, prompts, eos={1, 2}, max_new_tokens=6, temperature=0)
     assert [c.token_ids for c in completions] == [c.token_ids for c in expected]
     assert [c.text for c in completions] == [c.text for c in expected]
+
+
+def test_sampling_follows_the_probabilities_and_never_picks_a_zero():
+    """Inverse-CDF sampling: 100k draws from (0, .2, 0, .5, .3) land within 1% of each probability."""
+    logits = torch.log(torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3]])).repeat(100_000, 1)
+    generator = torch.Generator().manual_seed(0)
+    picks = sample_next(logits, SamplingParams(temperature=1.0), generator)
+    shares = torch.bincount(picks, minlength=5).double() / len(picks)
+    assert shares[0] == 0 and shares[2] == 0
+    torch.testing.assert_close(shares, torch.tensor([0.0, 0.2, 0.0, 0.5, 0.3], dtype=torch.double), atol=0.01, rtol=0)
+    again = sample_next(logits, SamplingParams(temperature=1.0), torch.Generator().manual_seed(0))
+    assert torch.equal(again, picks)  # seeded: the same draws

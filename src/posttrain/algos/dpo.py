@@ -9,8 +9,10 @@ How it stays cheap:
   reference is the starting policy: with LoRA it is the base with adapters disabled, with full
   fine-tuning the policy before its first step, so no second model is ever held in memory.
   Reference-free losses (simpo, orpo) skip the pass.
-- Chosen and rejected of a pair go through one forward pass together, length-grouped and
-  right-padded, through the same chunked log-prob code as SFT (no full-vocabulary logits).
+- Chosen and rejected of a pair go through one forward pass together, packed into one row that
+  holds their shared prompt once (``pack_groups``: position ids and an attention mask keep each
+  answer blind to the other), through the same chunked log-prob code as SFT (no
+  full-vocabulary logits).
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from tqdm.auto import tqdm
 
 from posttrain.algos.sft import split_heldout
 from posttrain.config import DPOConfig
-from posttrain.data.batching import collate, split_micro_batches
+from posttrain.data.batching import pack_groups, packed_length, split_micro_batches
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render, render_prompt
 from posttrain.errors import DataError, UserError
 from posttrain.losses.preference import PairedLogps, get_loss
 from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
-from posttrain.models.logprobs import sequence_token_logps
+from posttrain.models.logprobs import packed_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import distributed, loop
 from posttrain.training.device import model_device, to_device
@@ -106,19 +108,20 @@ def load_data(config: DPOConfig, tokenizer):
     return train_rows, eval_rows, counts
 
 
-def sequence_logps(model, sequences: list[Rendered], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed completion log-probs and completion lengths of each sequence, in one forward. (S,), (S,)"""
-    batch = to_device(collate(sequences, pad_id), model_device(model))
-    token_logps, positions = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, chunk)
-    rows = positions // batch.input_ids.shape[1]  # (N,) which sequence each loss token belongs to
-    sums = token_logps.new_zeros(len(sequences)).index_add(0, rows, token_logps)
-    lengths = torch.bincount(rows, minlength=len(sequences))
+def sequence_logps(model, groups: list[list[Rendered]], pad_id: int, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed completion log-probs and completion lengths of each sequence of each group (a row's
+    chosen and rejected share their prompt, which runs once), in one forward. (S,), (S,)"""
+    batch = to_device(pack_groups(groups, pad_id), model_device(model))
+    token_logps = packed_token_logps(model, batch, chunk)
+    count = sum(len(group) for group in groups)
+    sums = token_logps.new_zeros(count).index_add(0, batch.loss_owner, token_logps)
+    lengths = torch.bincount(batch.loss_owner, minlength=count)
     return sums, lengths
 
 
-def micro_batches(rows: list[PreferenceRow], indices: list[int], config) -> list[list[int]]:
-    # Every sequence of a row shares the forward, so budget on the row's longest times its count.
-    widths = {i: max(len(seq) for seq in rows[i].sequences) * len(rows[i].sequences) for i in indices}
+def micro_batches(rows, indices: list[int], config) -> list[list[int]]:
+    # A row's sequences go into one packed row: its shared prompt once, then each answer.
+    widths = {i: packed_length(rows[i].sequences) for i in indices}
     return split_micro_batches(indices, widths, config.micro_batch_tokens)
 
 
@@ -134,7 +137,7 @@ def reference_pass(model, rows: list[PreferenceRow], config, pad_id: int, desc: 
     with disable:
         quiet = not config.progress or not distributed.is_main()
         for group in tqdm(groups, desc=desc, disable=quiet, dynamic_ncols=True):
-            sums, _ = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
+            sums, _ = sequence_logps(model, [rows[i].sequences for i in group], pad_id, config.logits_chunk)
             out[group] = sums.view(len(group), -1).cpu()
     model.train(was_training)
     return out
@@ -183,7 +186,7 @@ def loss_kwargs(config: DPOConfig, fn) -> dict:
 def group_loss(model, rows, group, ref: torch.Tensor | None, config, pad_id: int):
     """Loss and metrics of one micro-batch of rows."""
     spec = get_loss(config.loss)
-    sums, lengths = sequence_logps(model, [seq for i in group for seq in rows[i].sequences], pad_id, config.logits_chunk)
+    sums, lengths = sequence_logps(model, [rows[i].sequences for i in group], pad_id, config.logits_chunk)
     sums, lengths = sums.view(len(group), -1), lengths.view(len(group), -1)  # (G, K)
     ref_group = ref[group] if ref is not None else None
     kwargs = loss_kwargs(config, spec.fn)

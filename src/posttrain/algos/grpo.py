@@ -47,7 +47,7 @@ import torch
 
 from posttrain.algos.sft import split_heldout
 from posttrain.config import GRPOConfig
-from posttrain.data.batching import collate, split_micro_batches
+from posttrain.data.batching import pack_groups, packed_length, split_micro_batches
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render_prompt
 from posttrain.errors import DataError, UserError
@@ -57,7 +57,7 @@ from posttrain.losses.policy import (
     token_weights,
 )
 from posttrain.models.loading import load_model, load_tokenizer
-from posttrain.models.logprobs import sequence_token_logps
+from posttrain.models.logprobs import packed_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.rollout.engine import LocalEngine
 from posttrain.rollout.episode import Episode, run_episodes
@@ -221,14 +221,14 @@ class Policy:
                                     max_turns=self.config.max_turns, max_length=self.config.max_length)
         return [Sample.of_episode(rows[e.prompt_index], e) for e in episodes]
 
-    def token_logps(self, sequences: list[Rendered], reference: bool = False) -> torch.Tensor:
-        """Log-probs of every completion token of ``sequences``, flat in sequence order. (N,)"""
+    def token_logps(self, groups: list[list[Rendered]], reference: bool = False) -> torch.Tensor:
+        """Log-probs of every completion token of each group's sequences (a prompt's samples, which
+        share the prompt: it runs once), flat in sequence order. (N,)"""
         model = self.frozen_reference if reference and self.frozen_reference is not None else self.model
         disable = model.disable_adapter() if reference and hasattr(model, "disable_adapter") else nullcontext()
-        batch = to_device(collate(sequences, self.pad_id), self.device)
+        batch = to_device(pack_groups(groups, self.pad_id), self.device)
         with disable:
-            logps, _ = sequence_token_logps(model, batch.input_ids, batch.targets, batch.target_mask, self.config.logits_chunk)
-        return logps
+            return packed_token_logps(model, batch, self.config.logits_chunk)
 
 
 def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) -> list[Sample]:
@@ -280,6 +280,17 @@ def sequences_of(samples: list[Sample]) -> list[Rendered]:
     return [sample.sequence for sample in samples]
 
 
+def prompt_runs(samples: list[Sample], indices) -> list[list[int]]:
+    """``indices`` cut into runs of consecutive samples of the same prompt row."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and samples[runs[-1][-1]].row is samples[i].row:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig,
                   filler: Sample | None = None) -> dict[str, float]:
     """``num_iterations`` passes of the clipped surrogate over this rank's kept samples; the caller
@@ -292,8 +303,14 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
     total_sequences, total_tokens = distributed.sum_all([len(samples), int(lengths[: len(samples)].sum())])
     totals = {"total_sequences": int(total_sequences), "total_tokens": int(total_tokens),
               "max_new_tokens": config.max_new_tokens}
-    groups = distributed.balanced(split_micro_batches(list(range(len(samples))), [len(seq) for seq in sequences],
-                                                      config.micro_batch_tokens), [len(samples)])
+    # Micro-batches of whole prompt groups: a prompt's samples share one packed row, prompt run once.
+    units = prompt_runs(samples, range(len(samples)))
+    widths = [packed_length([sequences[i] for i in unit]) for unit in units]
+    packs = split_micro_batches(list(range(len(units))), widths, config.micro_batch_tokens)
+    groups = distributed.balanced([[i for u in pack for i in units[u]] for pack in packs], [len(samples)])
+
+    def packed(group: list[int]) -> list[list[Rendered]]:
+        return [[sequences[i] for i in run] for run in prompt_runs(everyone, group)]
 
     def flat(group: list[int], values) -> torch.Tensor:  # one value per sequence -> one per token
         return torch.cat([torch.full((int(lengths[i]),), float(values[i]), device=device) for i in group])
@@ -302,19 +319,19 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
         # Tool episodes carry the log-probs recorded while sampling; single-turn rollouts recompute them.
         if policy.tools is not None:
             return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps], device=device)
-        return policy.token_logps([sequences[i] for i in group])
+        return policy.token_logps(packed(group))
 
     old_logps = ref_logps = None
     with torch.no_grad():
         if config.num_iterations > 1:  # later passes need the sampling policy's log-probs, fixed now
             old_logps = {tuple(g): sampling_logps(g) for g, _ in groups}
         if config.kl_coef > 0:
-            ref_logps = {tuple(g): policy.token_logps([sequences[i] for i in g], reference=True) for g, _ in groups}
+            ref_logps = {tuple(g): policy.token_logps(packed(g), reference=True) for g, _ in groups}
     advantages = [s.advantage for s in samples] + [0.0]
     metrics: dict[str, float] = {}
     for iteration in range(config.num_iterations):
         for group, pass_weight in groups:
-            logps = policy.token_logps([sequences[i] for i in group])  # (N,)
+            logps = policy.token_logps(packed(group))  # (N,)
             index = torch.cat([torch.full((int(lengths[i]),), position, device=device)
                                for position, i in enumerate(group)])  # (N,) each token's place in the group
             weights = token_weights(index, lengths[group].to(device), config.loss_aggregation, **totals)

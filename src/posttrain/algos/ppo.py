@@ -154,7 +154,7 @@ class Rollouts:
         for group, weight in self.passes:
             batch = [self.sequences[i] for i in group]
             logps, values = logps_and_values(policy.model, batch, policy.pad_id, policy.config.logits_chunk)
-            ref_logps = policy.token_logps(batch, reference=True)
+            ref_logps = policy.token_logps([[seq] for seq in batch], reference=True)
             if not weight:  # a filler pass: it only kept FSDP ranks in step
                 continue
             for i, *tensors in zip(group, *(per_sequence(t, group, self.sequences) for t in (logps, values, ref_logps))):
@@ -250,7 +250,8 @@ def evaluate(policy: Policy, reward_model: RewardModel, extra_reward, rows: list
     kls = torch.zeros(len(samples), device=policy.device)  # (S,)
     for group in micro_batches(sequences, config):
         batch = [sequences[i] for i in group]
-        log_ratios = policy.token_logps(batch) - policy.token_logps(batch, reference=True)  # (N,)
+        singles = [[seq] for seq in batch]
+        log_ratios = policy.token_logps(singles) - policy.token_logps(singles, reference=True)  # (N,)
         kls[group] = torch.stack([ratios.sum() for ratios in per_sequence(log_ratios, group, sequences)])
     return {"eval/rm_score": sum(rm_scores) / len(rm_scores),
             "eval/reward_mean": sum(s.reward for s in samples) / len(samples),

@@ -23,6 +23,7 @@ import torch
 from posttrain.algos.dpo import micro_batches, render_completion
 from posttrain.algos.sft import split_heldout
 from posttrain.config import RMConfig
+from posttrain.data.batching import packed_length
 from posttrain.data.formats import PreferenceExample, load_examples
 from posttrain.data.render import Rendered
 from posttrain.errors import DataError, UserError
@@ -112,11 +113,10 @@ def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[Rewar
 
 def group_loss(model, pairs: list[RewardPair], group: list[int], config: RMConfig, pad_id: int) -> tuple[LossOutput, int]:
     """Loss and metrics of one micro-batch of pairs, and the tokens it ran."""
-    sequences = [seq for i in group for seq in pairs[i].sequences]
-    rewards = sequence_rewards(model, sequences, pad_id).view(len(group), 2)  # (G, 2): chosen, rejected
+    rewards = sequence_rewards(model, [pairs[i].sequences for i in group], pad_id).view(len(group), 2)  # (G, 2): chosen, rejected
     margins = torch.tensor([pairs[i].margin for i in group], device=rewards.device) if config.margin_key else None
     output = reward_loss(rewards[:, 0], rewards[:, 1], margins, config.center_rewards_coef)
-    return output, sum(len(seq) for seq in sequences)
+    return output, sum(packed_length(pairs[i].sequences) for i in group)
 
 
 @torch.no_grad()

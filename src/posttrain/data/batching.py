@@ -70,3 +70,89 @@ def collate(rows: list[Rendered], pad_token_id: int) -> MicroBatch:
     target_mask = torch.zeros_like(mask)
     target_mask[:, :-1] = mask[:, 1:]  # position t is scored on token t+1
     return MicroBatch(input_ids, targets, target_mask, int(target_mask.sum()), sum(len(row) for row in rows))
+
+
+def common_prefix_length(sequences: list[Rendered]) -> int:
+    """How many leading tokens every sequence of a group shares (a prompt and its answers)."""
+    first = sequences[0].input_ids
+    length = min(len(seq) for seq in sequences)
+    for seq in sequences[1:]:
+        ids = seq.input_ids
+        length = next((i for i in range(length) if ids[i] != first[i]), length)
+    return length
+
+
+def packed_length(sequences: list[Rendered]) -> int:
+    """Tokens of a group once its shared prefix is run once: the prefix plus every suffix."""
+    prefix = common_prefix_length(sequences)
+    return prefix + sum(len(seq) - prefix for seq in sequences)
+
+
+@dataclass
+class PackedBatch:
+    """Groups of sequences that share a prefix, each group packed into one row.
+
+    A row holds the shared prefix once, then each sequence's own suffix. Position ids restart
+    after the prefix for every suffix, and the attention mask lets a suffix token see the
+    prefix and the earlier tokens of its own suffix only, so every sequence is computed exactly
+    as it would be alone, while the prefix's tokens are run once for the whole group. For DPO's
+    pairs (about 50 prompt tokens shared by a 35-token and a 60-token answer in the bundled set)
+    that is a third fewer tokens than two padded rows.
+
+    The loss tokens come out sequence by sequence, in order, as from :func:`collate`.
+    """
+
+    input_ids: torch.Tensor  # (B, T) right-padded
+    position_ids: torch.Tensor | None  # (B, T); None when no group shares anything (plain causal batch)
+    attention_mask: torch.Tensor | None  # (B, 1, T, T) bool, True = may attend; None as above
+    loss_positions: torch.Tensor  # (N,) flat index into (B*T) of the position that predicts each loss token
+    loss_targets: torch.Tensor  # (N,) the loss token
+    loss_owner: torch.Tensor  # (N,) index of the sequence (groups flattened) the token belongs to
+    last_positions: torch.Tensor  # (S,) flat index of each sequence's last token
+    num_tokens: int  # tokens run, each shared prefix counted once
+
+
+def pack_groups(groups: list[list[Rendered]], pad_token_id: int) -> PackedBatch:
+    """Pack each group (sequences sharing a prefix) into one row; see :class:`PackedBatch`."""
+    rows, segments, positions = [], [], []
+    loss_positions, loss_targets, loss_owner, last_positions = [], [], [], []
+    width = max(packed_length(group) for group in groups)
+    owner = 0
+    for row_index, group in enumerate(groups):
+        prefix = common_prefix_length(group)
+        ids, seg, pos = list(group[0].input_ids[:prefix]), [0] * prefix, list(range(prefix))
+        base = row_index * width
+        for k, seq in enumerate(group, start=1):
+            shift = len(ids) - prefix  # the sequence's token t >= prefix sits at t + shift in the row
+            where = [base + t + (shift if t >= prefix else 0) for t in range(len(seq))]
+            ids += seq.input_ids[prefix:]
+            seg += [k] * (len(seq) - prefix)
+            pos += range(prefix, len(seq))
+            for t in range(len(seq) - 1):
+                if seq.loss_mask[t + 1]:  # position t is scored on token t+1
+                    loss_positions.append(where[t])
+                    loss_targets.append(seq.input_ids[t + 1])
+                    loss_owner.append(owner)
+            last_positions.append(where[-1])
+            owner += 1
+        rows.append(ids)
+        segments.append(seg)
+        positions.append(pos)
+
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    for i, ids in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    position_ids = attention_mask = None
+    if any(len(group) > 1 for group in groups):
+        position_ids = torch.zeros_like(input_ids)
+        seg = torch.full_like(input_ids, -1)  # -1: padding, which no real token can see
+        for i, (row_pos, row_seg) in enumerate(zip(positions, segments)):
+            position_ids[i, : len(row_pos)] = torch.tensor(row_pos, dtype=torch.long)
+            seg[i, : len(row_seg)] = torch.tensor(row_seg, dtype=torch.long)
+        causal = torch.ones(width, width, dtype=torch.bool).tril()
+        query, key = seg[:, :, None], seg[:, None, :]
+        # Padding sees the prefix and earlier padding, so no row of the mask is empty.
+        attention_mask = (causal & ((key == 0) | (key == query)))[:, None]
+    return PackedBatch(input_ids, position_ids, attention_mask, torch.tensor(loss_positions, dtype=torch.long),
+                       torch.tensor(loss_targets, dtype=torch.long), torch.tensor(loss_owner, dtype=torch.long),
+                       torch.tensor(last_positions, dtype=torch.long), sum(len(ids) for ids in rows))

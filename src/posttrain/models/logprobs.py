@@ -88,3 +88,20 @@ def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)  # (N, H)
     logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size)
     return logps, flat_positions
+
+
+def packed_hidden(body, batch):
+    """Final-normed hidden states of a :class:`~posttrain.data.batching.PackedBatch`, flattened. (B*T, H)"""
+    extra = {}
+    if batch.attention_mask is not None:
+        extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
+    hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state  # (B, T, H)
+    return hidden.reshape(-1, hidden.shape[-1])
+
+
+def packed_token_logps(model, batch, chunk_size: int = 1024) -> torch.Tensor:
+    """Log-probs of the loss tokens of a packed batch (shared prefixes run once), in its
+    ``loss_owner`` order. (N,)"""
+    body, head_weight = backbone_and_head(model)
+    selected = packed_hidden(body, batch).index_select(0, batch.loss_positions)  # (N, H)
+    return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size)

@@ -5,9 +5,9 @@ tokenizer's chat template (the one render contract, :func:`posttrain.data.render
 returns one float per conversation; RLHF, best-of-n and evaluation use it.
 
 The reward of a sequence is ``score(h_last)``, the head applied to the final-normed hidden state
-of its last real token. Batches are right-padded and need no attention mask: under causal
-attention no real token sees a pad after it, so a padded batch scores like one sequence at a
-time. A directory saved by ``posttrain rm`` is a plain Hugging Face
+of its last real token. Batches are right-padded (under causal attention no real token sees a
+pad after it), and a pair's chosen and rejected share one row that runs their prompt once, so
+a batch scores like one sequence at a time. A directory saved by ``posttrain rm`` is a plain Hugging Face
 ``AutoModelForSequenceClassification`` checkpoint. Its own pooling reads the rightmost token
 that is *not* ``pad_token_id``; that is our last token unless a sequence ends with the pad token
 (a template ending in eos when pad == eos). ChatML ends a turn with ``<|im_end|>\\n``, so for
@@ -21,7 +21,7 @@ import os
 
 import torch
 
-from posttrain.data.batching import collate
+from posttrain.data.batching import pack_groups
 from posttrain.data.render import Rendered, render
 from posttrain.errors import UserError
 from posttrain.models.loading import (
@@ -30,6 +30,7 @@ from posttrain.models.loading import (
     load_tokenizer,
     resolve,
 )
+from posttrain.models.logprobs import packed_hidden
 from posttrain.training.device import model_device, to_device
 
 
@@ -72,14 +73,15 @@ def backbone_and_score(model):
     return inner.model, inner.score
 
 
-def sequence_rewards(model, sequences: list[Rendered], pad_token_id: int) -> torch.Tensor:
-    """Reward of each sequence, from one right-padded forward pass. (S,)"""
+def sequence_rewards(model, groups: list[list[Rendered]], pad_token_id: int) -> torch.Tensor:
+    """Reward of each sequence of each group, groups flattened, from one forward pass. (S,)
+
+    A group's sequences share their prefix (a pair's prompt), packed into one row that runs it
+    once (:func:`~posttrain.data.batching.pack_groups`); one-sequence groups make a plain
+    right-padded batch."""
     body, score = backbone_and_score(model)
-    device = model_device(model)
-    input_ids = to_device(collate(sequences, pad_token_id).input_ids, device)  # (S, T)
-    hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state  # (S, T, H)
-    last = torch.tensor([len(seq) - 1 for seq in sequences], device=device)  # (S,) index of each last real token
-    pooled = hidden[torch.arange(len(sequences), device=device), last]  # (S, H)
+    batch = to_device(pack_groups(groups, pad_token_id), model_device(model))
+    pooled = packed_hidden(body, batch).index_select(0, batch.last_positions)  # (S, H) each last real token
     return score(pooled).squeeze(-1)  # (S,)
 
 
@@ -113,7 +115,7 @@ class RewardModel:
         rewards = [0.0] * len(sequences)
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            values = sequence_rewards(self.model, [sequences[i] for i in batch], self.tokenizer.pad_token_id)
+            values = sequence_rewards(self.model, [[sequences[i]] for i in batch], self.tokenizer.pad_token_id)
             for index, value in zip(batch, values.tolist()):
                 rewards[index] = value
         return rewards

@@ -113,8 +113,12 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.G
     if params.temperature == 0:
         return logits.argmax(dim=-1)
     scaled = filter_logits(logits / params.temperature, params.top_k, params.top_p)
-    probs = scaled.softmax(dim=-1)  # (B, V)
-    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    # Inverse-CDF sampling: one uniform draw per row. torch.multinomial draws an exponential per
+    # vocabulary entry (49k per row), which cost more than the model's own sampling-time work.
+    # A token of probability 0 is never picked: its CDF step is empty.
+    cdf = scaled.softmax(dim=-1).cumsum(dim=-1)  # (B, V)
+    draw = (1.0 - torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device)) * cdf[:, -1:]  # (B, 1) in (0, total]
+    return torch.searchsorted(cdf, draw).squeeze(-1).clamp_(max=cdf.shape[-1] - 1)
 
 
 class _RowState:

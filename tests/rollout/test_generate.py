@@ -16,6 +16,7 @@ from posttrain.rollout.generate import (
     generate_ids,
     sample_next,
 )
+from posttrain.rollout.kv_cache import cpu_decode_linears
 
 PAD = 0
 # Prompts of different lengths, so a batch needs left padding.
@@ -254,3 +255,18 @@ def test_sampling_follows_the_probabilities_and_never_picks_a_zero():
     torch.testing.assert_close(shares, torch.tensor([0.0, 0.2, 0.0, 0.5, 0.3], dtype=torch.double), atol=0.01, rtol=0)
     again = sample_next(logits, SamplingParams(temperature=1.0), torch.Generator().manual_seed(0))
     assert torch.equal(again, picks)  # seeded: the same draws
+
+
+def test_cpu_decode_linears_compute_the_same_and_restore_the_modules(model):
+    ids = torch.randint(1, 50, (3, 7))
+    with torch.no_grad():
+        expected = model(ids).logits
+        with cpu_decode_linears(model):
+            linears = [m for m in model.modules() if type(m) is torch.nn.Linear]
+            assert linears and all("forward" in m.__dict__ for m in linears)
+            with cpu_decode_linears(model):  # nested: the inner one leaves the outer one's patch alone
+                pass
+            assert all("forward" in m.__dict__ for m in linears)
+            got = model(ids).logits
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert not any("forward" in m.__dict__ for m in model.modules())  # plain modules again

@@ -33,7 +33,7 @@ import torch
 
 from posttrain.data.render import end_of_turn_ids, render_prompt
 from posttrain.errors import UserError
-from posttrain.rollout.kv_cache import RunningBatch, left_pad  # noqa: F401  (left_pad: part of this module's API)
+from posttrain.rollout.kv_cache import RunningBatch, cpu_decode_linears, left_pad  # noqa: F401  (left_pad: part of this module's API)
 
 # End-of-turn tokens of common chat templates (ChatML, Llama 3, Phi-3, Gemma); any present in
 # the vocabulary also end a generation, since chat models emit them rather than the eos token.
@@ -258,7 +258,7 @@ def generate_ids(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_decode_linears(model):
             rows = _Decoder(model, prompt_ids, params, eos_token_ids, pad_token_id, decode, generator, batch_size).run(jobs)
     finally:
         model.train(was_training)

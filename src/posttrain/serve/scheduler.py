@@ -45,7 +45,6 @@ from posttrain.rollout.generate import (
     sample_next,
 )
 from posttrain.rollout.kv_cache import RunningBatch as Batch
-from posttrain.rollout.kv_cache import cpu_decode_linears
 
 log = logging.getLogger("posttrain.serve")
 
@@ -177,12 +176,10 @@ class Scheduler:
             while not self._stopping:
                 try:
                     self._drop_cancelled()
-                    with cpu_decode_linears(self.model):  # per iteration: the model may be swapped
-                        self._admit()
-                        busy = len(self.batch) > 0
-                        if busy:
-                            self._decode_step()
-                    if not busy:
+                    self._admit()
+                    if len(self.batch):
+                        self._decode_step()
+                    else:
                         self._wake.wait(timeout=0.5)
                         self._wake.clear()
                 except Exception as error:  # fail the requests in flight, keep serving

@@ -25,8 +25,8 @@ from posttrain.rewards.math import extract_final_number, math_correct
 from posttrain.rollout.tools import parse_tool_calls
 
 SIZES = {  # (train, held out)
-    "capability_sft": (610, 94),
-    "capability_preference": (346, 72),
+    "capability_sft": (660, 94),
+    "capability_preference": (386, 72),
     "capability_rl_math": (240, 40),
     "capability_rl_ifeval": (180, 40),
 }
@@ -70,7 +70,7 @@ def test_tool_rows_score_on_the_tool_use_suite_and_render(files, tiny_model):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     tool_rows = [row for row in files["capability_sft"] + files["capability_sft_eval"] if row["category"] == "tool_use"]
-    assert len(tool_rows) == 91  # 77 train, 14 held out
+    assert len(tool_rows) == 111  # 97 train, 14 held out
     for row in tool_rows:
         assert row["messages"][0]["role"] == "system" and "<tools>" in row["messages"][0]["content"]
         first = next(m["content"] for m in row["messages"] if m["role"] == "assistant")

@@ -45,6 +45,7 @@ from posttrain.rewards import (
     score_rollouts,
 )
 from posttrain.rollout.generate import SamplingParams, generate_ids
+from posttrain.rollout.kv_cache import cpu_decode_linears
 from posttrain.training.device import local_rank, resolve_device
 
 QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}
@@ -104,8 +105,9 @@ def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: Re
     prompts_per_chunk = max(1, 4 * config.batch_size // config.n)
     candidates: list[Candidate] = []
     failures = 0
+    # Every chunk decodes with the same weights: lay them out for the CPU kernels once for all.
     with tqdm(total=len(rows), desc=f"rejection sampling (round {config.round})", unit="prompt",
-              disable=not config.progress, dynamic_ncols=True) as bar:
+              disable=not config.progress, dynamic_ncols=True) as bar, cpu_decode_linears(model):
         for chunk, start in enumerate(range(0, len(rows), prompts_per_chunk)):
             batch = rows[start : start + prompts_per_chunk]
             seed = ((config.seed * 1_000_003 + config.round) * 1_000_003 + chunk) % 2**63

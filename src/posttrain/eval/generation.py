@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from posttrain.data.render import render_prompt
 from posttrain.rollout.generate import SamplingParams, generate_chat
+from posttrain.rollout.kv_cache import cpu_decode_linears
 
 
 @dataclass(frozen=True)
@@ -82,23 +83,25 @@ def answer_requests(
         key = (request.max_new_tokens, json.dumps(tools, sort_keys=True), request.samples, request.temperature)
         groups.setdefault(key, []).append(index)
     answers: list = [""] * len(requests)
-    for (max_new_tokens, _, samples, temperature), indices in groups.items():
-        # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
-        indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
-        params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples, seed=seed)
-        # Each call decodes ``batch_size`` rows at a time and refills the rows of finished answers;
-        # four batches' worth per call keeps the rows full and the progress bar moving.
-        chunk = 4 * batch_size
-        for start in range(0, len(indices), chunk):
-            batch = indices[start : start + chunk]
-            tools = prepared[batch[0]][1]
-            completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
-                                        batch_size=batch_size, tools=tools)
-            for position, index in enumerate(batch):
-                texts = [completion.text for completion in completions[position * samples : (position + 1) * samples]]
-                answers[index] = texts if samples > 1 else texts[0]
-            if on_answered is not None:
-                on_answered(len(batch))
+    # Every chunk decodes with the same weights: lay them out for the CPU kernels once for all.
+    with cpu_decode_linears(model):
+        for (max_new_tokens, _, samples, temperature), indices in groups.items():
+            # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
+            indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
+            params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples, seed=seed)
+            # Each call decodes ``batch_size`` rows at a time and refills the rows of finished answers;
+            # four batches' worth per call keeps the rows full and the progress bar moving.
+            chunk = 4 * batch_size
+            for start in range(0, len(indices), chunk):
+                batch = indices[start : start + chunk]
+                tools = prepared[batch[0]][1]
+                completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
+                                            batch_size=batch_size, tools=tools)
+                for position, index in enumerate(batch):
+                    texts = [completion.text for completion in completions[position * samples : (position + 1) * samples]]
+                    answers[index] = texts if samples > 1 else texts[0]
+                if on_answered is not None:
+                    on_answered(len(batch))
     return answers
 
 

@@ -26,14 +26,19 @@ def test_chunked_logps_hand_values():
 
 
 @pytest.mark.parametrize("chunk_size", [1, 5, 64])
-def test_chunked_logps_match_full_logits_and_gradients(chunk_size):
+@pytest.mark.parametrize("uniform_hint, upstream_kind", [(False, "random"), (True, "uniform"), (True, "random")])
+def test_chunked_logps_match_full_logits_and_gradients(chunk_size, uniform_hint, upstream_kind):
+    """Also with the uniform-gradient hint: honoured (SFT's token mean) and broken (the backward
+    finds unequal gradients and recomputes), the gradients are those of full logits."""
     torch.manual_seed(0)
     hidden = torch.randn(23, 8, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(40, 8, dtype=torch.float64, requires_grad=True)
     targets = torch.randint(0, 40, (23,))
-    upstream = torch.randn(23, dtype=torch.float64)  # arbitrary per-token gradient, as DPO produces
+    targets[3] = targets[7]  # a repeated target: its one-hot rows add up
+    # arbitrary per-token gradient, as DPO produces, or one value for all, as a token mean does
+    upstream = torch.randn(23, dtype=torch.float64) if upstream_kind == "random" else torch.full((23,), -1 / 23.0, dtype=torch.float64)
 
-    chunked = chunked_token_logps(hidden, weight, targets, chunk_size)
+    chunked = chunked_token_logps(hidden, weight, targets, chunk_size, uniform_grad=uniform_hint)
     (chunked * upstream).sum().backward()
     grads = hidden.grad.clone(), weight.grad.clone()
     hidden.grad = weight.grad = None
@@ -132,3 +137,42 @@ def test_packed_logps_and_rewards_equal_sequences_alone():
     for seq, row in zip(sequences, hidden):
         last = model.model(input_ids=torch.tensor(seq.input_ids)[None]).last_hidden_state[0, -1]
         torch.testing.assert_close(row, last, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("segments", [True, False])
+def test_packed_gradients_equal_sequences_alone(segments, monkeypatch):
+    """Both attention paths for packed rows (segment by segment, or the full row under its mask)
+    give the same log-probs and parameter gradients as running each sequence alone, including a
+    group whose sequences share nothing and a group of one."""
+    import posttrain.models.segment_attention as seg
+
+    calls = []
+    original = seg.segment_attention_forward
+    monkeypatch.setattr(seg, "segment_attention_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    if not segments:
+        import contextlib
+
+        from posttrain.models import logprobs
+
+        monkeypatch.setattr(logprobs, "segment_attention", lambda body: contextlib.nullcontext(False))
+    seg._registered = False
+    model = _tiny_llama()
+    prompt = torch.randint(1, 50, (5,)).tolist()
+    groups = [[_rendered(prompt + torch.randint(1, 50, (n,)).tolist(), 5) for n in (4, 7)],
+              [_rendered([3] + torch.randint(1, 50, (6,)).tolist(), 1), _rendered([4] + torch.randint(1, 50, (3,)).tolist(), 1)],
+              [_rendered(torch.randint(1, 50, (8,)).tolist(), 2)]]
+    batch = pack_groups(groups, pad_token_id=0)
+    weights = torch.randn(batch.loss_targets.shape[0])
+    (packed_token_logps(model, batch) * weights).sum().backward()
+    packed_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    alone = []
+    for seq in (seq for group in groups for seq in group):
+        ids = torch.tensor(seq.input_ids)[None]
+        target_mask = torch.tensor(seq.loss_mask[1:] + [0], dtype=torch.bool)[None]
+        alone.append(sequence_token_logps(model, ids, torch.roll(ids, -1, dims=1), target_mask)[0])
+    (torch.cat(alone) * weights).sum().backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(packed_grads[name], param.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert bool(calls) == segments
+    seg._registered = False

@@ -403,7 +403,7 @@ def train_grpo(config: GRPOConfig) -> dict:
     from posttrain.rewards import combine
 
     run_dir = Path(config.output_dir)
-    device = loop.start(config, release_memory=False)
+    device = loop.start(config)
     reward = combine(parse_reward_spec(config.reward))
     tools = load_tools(config.tools) if config.tools else None
     tokenizer = load_tokenizer(config.model)

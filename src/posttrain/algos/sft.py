@@ -100,7 +100,8 @@ def train_step(model, micro_batches: list[MicroBatch], config, filler: MicroBatc
     loss_sum, device = 0.0, model_device(model)
     for mb, weight in distributed.balanced(micro_batches, filler):
         mb = to_device(mb, device)  # one micro-batch at a time on the device
-        logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk)
+        logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk,
+                                        uniform_grad=True)  # a token mean: every token's gradient is the same
         loss = sft_loss(logps, total) * weight
         loss.backward()
         loss_sum += loss.item()

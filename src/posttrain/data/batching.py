@@ -110,21 +110,24 @@ class PackedBatch:
     loss_owner: torch.Tensor  # (N,) index of the sequence (groups flattened) the token belongs to
     last_positions: torch.Tensor  # (S,) flat index of each sequence's last token
     num_tokens: int  # tokens run, each shared prefix counted once
+    # Per row: (prefix length, [(start, stop) of each sequence's own part]); None as above.
+    layout: list[tuple[int, list[tuple[int, int]]]] | None = None
 
 
 def pack_groups(groups: list[list[Rendered]], pad_token_id: int) -> PackedBatch:
     """Pack each group (sequences sharing a prefix) into one row; see :class:`PackedBatch`."""
-    rows, segments, positions = [], [], []
+    rows, segments, positions, layout = [], [], [], []
     loss_positions, loss_targets, loss_owner, last_positions = [], [], [], []
     width = max(packed_length(group) for group in groups)
     owner = 0
     for row_index, group in enumerate(groups):
         prefix = common_prefix_length(group)
         ids, seg, pos = list(group[0].input_ids[:prefix]), [0] * prefix, list(range(prefix))
-        base = row_index * width
+        base, spans = row_index * width, []
         for k, seq in enumerate(group, start=1):
             shift = len(ids) - prefix  # the sequence's token t >= prefix sits at t + shift in the row
             where = [base + t + (shift if t >= prefix else 0) for t in range(len(seq))]
+            spans.append((len(ids), len(ids) + len(seq) - prefix))
             ids += seq.input_ids[prefix:]
             seg += [k] * (len(seq) - prefix)
             pos += range(prefix, len(seq))
@@ -136,6 +139,7 @@ def pack_groups(groups: list[list[Rendered]], pad_token_id: int) -> PackedBatch:
             last_positions.append(where[-1])
             owner += 1
         rows.append(ids)
+        layout.append((prefix, spans))
         segments.append(seg)
         positions.append(pos)
 
@@ -155,4 +159,5 @@ def pack_groups(groups: list[list[Rendered]], pad_token_id: int) -> PackedBatch:
         attention_mask = (causal & ((key == 0) | (key == query)))[:, None]
     return PackedBatch(input_ids, position_ids, attention_mask, torch.tensor(loss_positions, dtype=torch.long),
                        torch.tensor(loss_targets, dtype=torch.long), torch.tensor(loss_owner, dtype=torch.long),
-                       torch.tensor(last_positions, dtype=torch.long), sum(len(ids) for ids in rows))
+                       torch.tensor(last_positions, dtype=torch.long), sum(len(ids) for ids in rows),
+                       layout if attention_mask is not None else None)

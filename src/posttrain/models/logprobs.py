@@ -17,29 +17,46 @@ from __future__ import annotations
 
 import torch
 
+from posttrain.models.segment_attention import segment_attention
+
 
 class _ChunkedTokenLogps(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, chunk_size: int):
+    def forward(ctx, hidden, weight, targets, chunk_size: int, uniform_grad: bool):
         # hidden (N, H), weight (V, H), targets (N,)
         count = hidden.shape[0]
         logps = hidden.new_empty(count)
-        need_hidden_grad = ctx.needs_input_grad[0]
+        need_hidden_grad, need_weight_grad = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         hidden_grad_unit = torch.empty_like(hidden) if need_hidden_grad else None
+        # With the same upstream gradient g for every token (SFT's token mean), dW = g * sum_i
+        # (onehot_i - p_i)^T h_i can be summed here, while the softmax is at hand, instead of
+        # recomputing every chunk's logits in backward.
+        weight_grad_unit = None
+        if need_weight_grad and uniform_grad:
+            weight_grad_unit = torch.zeros_like(weight).index_add_(0, targets, hidden)
         lse = hidden.new_empty(count)
         for start in range(0, count, chunk_size):
             stop = min(start + chunk_size, count)
-            logits = hidden[start:stop] @ weight.t()  # (C, V)
             chunk_targets = targets[start:stop]
-            chunk_lse = torch.logsumexp(logits, dim=-1)  # (C,)
-            lse[start:stop] = chunk_lse
-            logps[start:stop] = logits.gather(1, chunk_targets[:, None]).squeeze(1) - chunk_lse
+            logits = hidden[start:stop] @ weight.t()  # (C, V)
+            target_logit = logits.gather(1, chunk_targets[:, None]).squeeze(1)
+            # One fused pass over the (C, V) logits, then one in-place exp: a separate
+            # logsumexp, subtract and exp cost three more passes and a (C, V) temporary.
+            log_probs = torch.log_softmax(logits, dim=-1)
+            del logits
+            target_logps = log_probs.gather(1, chunk_targets[:, None]).squeeze(1)
+            logps[start:stop] = target_logps
+            lse[start:stop] = target_logit - target_logps  # logit - log p: the same in every column
+            if need_hidden_grad or weight_grad_unit is not None:
+                probs = log_probs.exp_()
             if need_hidden_grad:
-                # d logp / d logits = onehot - softmax, reusing the logits buffer for it.
-                probs = logits.sub_(chunk_lse[:, None]).exp_().neg_()
-                probs[torch.arange(stop - start, device=probs.device), chunk_targets] += 1.0
-                hidden_grad_unit[start:stop] = probs @ weight
+                # d logp / d logits = onehot - softmax, so the unit is W[target] - softmax @ W.
+                torch.addmm(weight.index_select(0, chunk_targets), probs, weight, alpha=-1.0,
+                            out=hidden_grad_unit[start:stop])
+            if weight_grad_unit is not None:
+                weight_grad_unit.addmm_(probs.t(), hidden[start:stop], alpha=-1.0)
         ctx.chunk_size = chunk_size
+        ctx.weight_grad_unit = weight_grad_unit
         ctx.save_for_backward(hidden, weight, targets, lse, hidden_grad_unit)
         return logps
 
@@ -50,20 +67,29 @@ class _ChunkedTokenLogps(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_hidden = hidden_grad_unit * grad_logps[:, None]
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.zeros_like(weight)
+            unit, ctx.weight_grad_unit = ctx.weight_grad_unit, None  # scaled in place: usable once
+            if unit is not None and bool((grad_logps == grad_logps[0]).all()):
+                return grad_hidden, unit.mul_(grad_logps[0]), None, None, None
+            # dW = sum_i g_i (onehot_i - p_i)^T h_i: the one-hot part adds g_i h_i to row target_i,
+            # the softmax part is recomputed chunk by chunk.
+            scaled_hidden = hidden * grad_logps[:, None]
+            grad_weight = torch.zeros_like(weight).index_add_(0, targets, scaled_hidden)
             for start in range(0, hidden.shape[0], ctx.chunk_size):
                 stop = min(start + ctx.chunk_size, hidden.shape[0])
-                chunk_hidden = hidden[start:stop]
-                probs = (chunk_hidden @ weight.t()).sub_(lse[start:stop, None]).exp_().neg_()  # (C, V)
-                probs[torch.arange(stop - start, device=probs.device), targets[start:stop]] += 1.0
-                probs.mul_(grad_logps[start:stop, None])
-                grad_weight.addmm_(probs.t(), chunk_hidden)
-        return grad_hidden, grad_weight, None, None
+                probs = (hidden[start:stop] @ weight.t()).sub_(lse[start:stop, None]).exp_()  # (C, V)
+                grad_weight.addmm_(probs.t(), scaled_hidden[start:stop], alpha=-1.0)
+        return grad_hidden, grad_weight, None, None, None
 
 
-def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int = 1024):
-    """``log softmax(hidden @ weight.T)[i, targets[i]]`` for each row i, memory-light. (N,)"""
-    return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size)
+def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int = 1024,
+                        uniform_grad: bool = False):
+    """``log softmax(hidden @ weight.T)[i, targets[i]]`` for each row i, memory-light. (N,)
+
+    ``uniform_grad``: the caller expects the same gradient for every token (a plain token mean, as
+    in SFT), so a trained ``weight``'s gradient is summed in the forward pass, saving a recompute
+    of the logits in backward. A hint only: a backward that brings unequal gradients recomputes.
+    """
+    return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size, uniform_grad)
 
 
 def backbone_and_head(model):
@@ -75,7 +101,7 @@ def backbone_and_head(model):
     return inner.model, head.weight
 
 
-def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int = 1024):
+def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int = 1024, uniform_grad: bool = False):
     """Log-probs of the masked target tokens of a right-padded batch.
 
     input_ids, targets, target_mask: (B, T); targets are input_ids shifted left by one.
@@ -86,16 +112,24 @@ def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int
     hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state  # (B, T, H)
     flat_positions = target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)  # (N, H)
-    logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size)
+    logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size, uniform_grad)
     return logps, flat_positions
 
 
 def packed_hidden(body, batch):
-    """Final-normed hidden states of a :class:`~posttrain.data.batching.PackedBatch`, flattened. (B*T, H)"""
-    extra = {}
-    if batch.attention_mask is not None:
-        extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
-    hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state  # (B, T, H)
+    """Final-normed hidden states of a :class:`~posttrain.data.batching.PackedBatch`, flattened. (B*T, H)
+
+    Rows that share a prefix run their attention segment by segment
+    (:mod:`posttrain.models.segment_attention`) where the model allows, else under the batch's mask.
+    """
+    if batch.attention_mask is None:
+        hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
+        return hidden.reshape(-1, hidden.shape[-1])
+    extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
+    with segment_attention(body) as switched:
+        if switched and batch.layout is not None:
+            extra["packed_layout"] = batch.layout
+        hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state
     return hidden.reshape(-1, hidden.shape[-1])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -38,12 +39,87 @@ def prepare_model(model, config, task_type: str = "CAUSAL_LM", modules_to_save: 
         model.config.use_cache = False
     if config.finetune == "lora":
         model = apply_lora(model, config, task_type, modules_to_save)
+        fuse_lora_linears(model)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
     else:
         for param in model.parameters():
             param.requires_grad_(True)
     return model
+
+
+class _LoraLinear(torch.autograd.Function):
+    """``x W^T + b + s (x A^T) B^T`` and its gradients, with the adapter's product accumulated
+    into the base matmul's output (forward) and input gradient (backward) in place.
+
+    peft computes the same as separate modules: a scaled copy of the adapter output, a sum, and
+    in backward the matching scale, copy and sum of gradients, each a pass over an
+    (tokens, features) tensor, for every adapted layer. Here only the rank-r products remain.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, lora_a, lora_b, scale: float):
+        flat = x.reshape(-1, x.shape[-1])  # (N, in)
+        down = flat @ lora_a.t()  # (N, r)
+        out = torch.nn.functional.linear(flat, weight, bias)  # (N, out)
+        out.addmm_(down, lora_b.t(), alpha=scale)
+        ctx.scale = scale
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(flat, down, weight, lora_a, lora_b)
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        flat, down, weight, lora_a, lora_b = ctx.saved_tensors
+        grad = grad_out.reshape(-1, grad_out.shape[-1])  # (N, out)
+        need = ctx.needs_input_grad
+        grad_down = (grad @ lora_b).mul_(ctx.scale)  # (N, r): gradient reaching x A^T, scale folded in
+        grad_x = grad_weight = grad_bias = grad_a = grad_b = None
+        if need[0]:
+            grad_x = (grad @ weight).addmm_(grad_down, lora_a).view(*grad_out.shape[:-1], flat.shape[-1])
+        if need[1]:
+            grad_weight = grad.t() @ flat
+        if ctx.has_bias and need[2]:
+            grad_bias = grad.sum(0)
+        if need[3]:
+            grad_a = grad_down.t() @ flat  # (r, in)
+        if need[4]:
+            grad_b = (grad.t() @ down).mul_(ctx.scale)  # (out, r)
+        return grad_x, grad_weight, grad_bias, grad_a, grad_b, None
+
+
+def _fused_lora_forward(module, x, *args, **kwargs):
+    """peft's LoRA ``Linear.forward`` for the common training case, else peft's own path."""
+    adapters = module.active_adapters
+    name = adapters[0] if len(adapters) == 1 else None
+    if (args or kwargs or not torch.is_grad_enabled() or module.disable_adapters or module.merged
+            or name not in module.lora_A or name in getattr(module, "lora_variant", {})
+            or not isinstance(module.lora_dropout[name], torch.nn.Identity)
+            or x.dtype != module.lora_A[name].weight.dtype):
+        return type(module).forward(module, x, *args, **kwargs)
+    base = module.base_layer
+    return _LoraLinear.apply(x, base.weight, base.bias, module.lora_A[name].weight, module.lora_B[name].weight,
+                             module.scaling[name])
+
+
+def fuse_lora_linears(model) -> int:
+    """Route the training forward of every plain LoRA ``Linear`` through :class:`_LoraLinear`.
+
+    Anything else (dropout on the adapter input, DoRA, several or disabled adapters, merged
+    weights, no gradient, as in generation) goes to peft's forward, decided per call. Off under
+    torch.distributed, where sharded parameters are best left to peft's modules. Returns how
+    many layers were routed.
+    """
+    from peft.tuners.lora import Linear as LoraLinear
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return 0
+    count = 0
+    for module in model.modules():
+        if type(module) is LoraLinear and isinstance(module.base_layer, torch.nn.Linear):
+            module.forward = partial(_fused_lora_forward, module)
+            count += 1
+    return count
 
 
 def save_final(model, tokenizer, target: Path, save_format: str = "merged") -> list[Path]:

@@ -36,7 +36,7 @@ from posttrain.training.checkpoint import (
     truncate_metrics,
 )
 from posttrain.training.device import local_rank, resolve_device
-from posttrain.training.memory import return_freed_memory
+from posttrain.training.memory import reuse_freed_memory
 from posttrain.training.metrics import MetricsLogger
 from posttrain.training.optim import build_optimizer, build_scheduler
 
@@ -58,20 +58,19 @@ class Position:
     batch_in_epoch: int = 0
 
 
-def start(config, release_memory: bool = True) -> torch.device:
+def start(config) -> torch.device:
     """Process-wide set-up before anything random happens; returns the device to train on
     (``config.device`` resolved, see :mod:`posttrain.training.device`).
 
-    ``release_memory`` hands freed buffers back to the OS (lower peak RSS); token-by-token
-    generation allocates many mid-sized buffers and runs about 30% slower with it, so RL skips it.
-    Under torchrun it also joins the process group (every rank seeds alike).
+    Freed activation memory is kept for reuse rather than faulted in afresh every micro-batch
+    (:mod:`posttrain.training.memory`). Under torchrun it also joins the process group (every
+    rank seeds alike).
     """
     device = resolve_device(config.device, local_rank())  # a bad value fails before the process group waits
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)  # before the process group: NCCL and FSDP's device mesh use the current device
     distributed.init()
-    if release_memory:
-        return_freed_memory()
+    reuse_freed_memory()
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     if config.num_threads:

@@ -1,0 +1,92 @@
+"""Attention for packed rows (a shared prefix, then several answers) computed segment by segment.
+
+A packed row (:func:`posttrain.data.batching.pack_groups`) holds a prompt once and then each
+answer, and a 4D mask lets every answer see the prompt and its own earlier tokens only. Handing
+that mask to ``scaled_dot_product_attention`` scores every query against every key of the row:
+for a GRPO group (a 120-token prompt and 8 answers of up to 192 tokens, a 1,650-token row) that
+is 2.7 M scores per head where about 0.4 M are allowed, and on CPU the masked path keeps the
+full score matrix of every layer for the backward pass. Here the prompt attends to itself
+causally, and each answer to the prompt plus itself, one small attention call per segment: the
+same numbers, the work and memory of the allowed scores only.
+
+Used through :func:`segment_attention` around a forward pass; the model's own attention
+implementation is restored afterwards, and rows without a layout fall back to it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+
+NAME = "posttrain_segments"
+_registered = False
+
+
+def _attend(query, key, value, scaling, mask=None, causal=False):
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=mask, is_causal=causal, scale=scaling,
+                                          enable_gqa=query.shape[1] != key.shape[1])
+
+
+def segment_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                              packed_layout=None, **kwargs):
+    """HF attention-interface function. query (B, Hq, T, D), key/value (B, Hkv, T, D);
+    ``packed_layout[b] = (prefix_length, [(start, stop), ...])`` for row b. Returns (B, T, Hq, D)."""
+    if packed_layout is None or dropout:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    width = query.shape[2]
+    rows = []
+    for b, (prefix, spans) in enumerate(packed_layout):
+        q, k, v = query[b : b + 1], key[b : b + 1], value[b : b + 1]
+        pieces = [_attend(q[:, :, :prefix], k[:, :, :prefix], v[:, :, :prefix], scaling, causal=True)] if prefix else []
+        end = prefix
+        for start, stop in spans:
+            if stop == start:
+                continue
+            if not prefix:
+                pieces.append(_attend(q[:, :, start:stop], k[:, :, start:stop], v[:, :, start:stop], scaling, causal=True))
+            else:
+                # The answer's queries see every prompt key and the answer's keys up to their own.
+                length = stop - start
+                mask = torch.ones(length, prefix + length, dtype=torch.bool, device=query.device)
+                mask[:, prefix:] = torch.ones(length, length, dtype=torch.bool, device=query.device).tril()
+                keys = torch.cat([k[:, :, :prefix], k[:, :, start:stop]], dim=2)
+                values = torch.cat([v[:, :, :prefix], v[:, :, start:stop]], dim=2)
+                pieces.append(_attend(q[:, :, start:stop], keys, values, scaling, mask=mask))
+            end = stop
+        if end < width:  # padding: no real token reads it, so zeros stand in
+            pieces.append(query.new_zeros(1, query.shape[1], width - end, value.shape[-1]))
+        rows.append(torch.cat(pieces, dim=2))
+    return torch.cat(rows, dim=0).transpose(1, 2).contiguous(), None
+
+
+def _register() -> None:
+    global _registered
+    if not _registered:
+        from transformers import AttentionInterface
+
+        AttentionInterface.register(NAME, segment_attention_forward)
+        _registered = True
+
+
+@contextmanager
+def segment_attention(body):
+    """While inside, ``body``'s attention layers run :func:`segment_attention_forward` (given a
+    ``packed_layout`` keyword in the forward call). Only models whose attention goes through
+    transformers' attention interface with SDPA are switched; others are left alone."""
+    config = body.config
+    current = getattr(config, "_attn_implementation_internal", None)
+    if current != "sdpa":
+        yield False
+        return
+    _register()
+    # The internal field, not the property: its setter re-validates and walks sub-configs.
+    config._attn_implementation_internal = NAME
+    try:
+        yield True
+    finally:
+        config._attn_implementation_internal = current

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from posttrain.models import segment_attention as segments
 from posttrain.models.segment_attention import segment_attention
 
 
@@ -127,7 +128,9 @@ def packed_hidden(body, batch):
         return hidden.reshape(-1, hidden.shape[-1])
     extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
     with segment_attention(body) as switched:
-        if switched and batch.layout is not None:
+        # Not under gradient checkpointing: its recompute in backward runs outside this block.
+        if (switched and batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH
+                and not getattr(body, "gradient_checkpointing", False)):
             extra["packed_layout"] = batch.layout
         hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state
     return hidden.reshape(-1, hidden.shape[-1])

@@ -21,6 +21,10 @@ import torch
 import torch.nn.functional as F
 
 NAME = "posttrain_segments"
+# Below this row width the full masked row is cheaper than the per-segment calls: GRPO's bench
+# groups (50-token prompt, 4 answers of 32 tokens) ran 3% slower segment by segment, rows of 460
+# tokens 2.5% faster, rows of 1,175 tokens 23% faster.
+MIN_WIDTH = 384
 _registered = False
 
 

@@ -1,6 +1,7 @@
 """`posttrain run`: stages chained by name, manifest, resume, dry run, export, gate."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,9 @@ def test_stages_chain_by_name_and_the_run_resumes(tiny_model, tmp_path, data, ca
     assert manifest["versions"]["torch"]
     assert manifest["stages"]["sft"]["metrics"]["step"] == 2
     assert manifest["stages"]["gate"]["metrics"]["passed"] is True
+    if sys.platform.startswith("linux"):  # the process's peak memory after each stage, never falling
+        peaks = [entry["peak_rss_gb_so_far"] for entry in manifest["stages"].values()]
+        assert 0 < peaks[0] and peaks == sorted(peaks)
     assert result.gate_passed is True
     assert result.report == str(run / "after" / "report.html") and Path(result.report).is_file()
     assert "math.accuracy" in result.table

@@ -33,6 +33,7 @@ from posttrain.pipeline.recipe import (
     Recipe,
     stage_config,
 )
+from posttrain.training.memory import peak_rss_gb
 
 
 class GateFailed(Exception):
@@ -332,7 +333,11 @@ def run_recipe(recipe: Recipe, *, restart: bool = False, echo=print) -> RunResul
         outputs = {"output": stage.output, **outcome.get("outputs", {})}
         if stage.kind == "rejection-sample":
             manifest.data["data"][stage.output] = _sha256(stage.output)
+        # The process's peak so far (not reset per stage, so outside tools still see the run's
+        # peak): the stage where it rises is the one that set it.
+        peak = peak_rss_gb()
         manifest.update(stage.name, status="done", finished=_now(), seconds=round(time.monotonic() - stage_started, 1),
+                        peak_rss_gb_so_far=round(peak, 2) if peak is not None else None,
                         outputs=outputs, metrics=outcome.get("metrics", {}), error=None)
         if stage.kind == "gate":
             gate_passed = bool(outcome["metrics"]["passed"])

@@ -33,3 +33,16 @@ def reuse_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int
     except OSError:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+def peak_rss_gb() -> float | None:
+    """Peak resident memory (GB) since the process started (Linux's ``VmHWM``); None where /proc
+    is missing."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        return None
+    return None

@@ -153,9 +153,7 @@ def test_packed_gradients_equal_sequences_alone(segments, monkeypatch):
     if not segments:
         import contextlib
 
-        from posttrain.models import logprobs
-
-        monkeypatch.setattr(logprobs, "segment_attention", lambda body: contextlib.nullcontext(False))
+        monkeypatch.setattr(seg, "segment_attention", lambda body: contextlib.nullcontext(False))
     seg._registered = False
     model = _tiny_llama()
     prompt = torch.randint(1, 50, (5,)).tolist()

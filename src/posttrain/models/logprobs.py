@@ -15,10 +15,11 @@ Used by every trainer (SFT, DPO, RL), so all of them share one numerically ident
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 
 from posttrain.models import segment_attention as segments
-from posttrain.models.segment_attention import segment_attention
 
 
 class _ChunkedTokenLogps(torch.autograd.Function):
@@ -127,10 +128,11 @@ def packed_hidden(body, batch):
         hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
         return hidden.reshape(-1, hidden.shape[-1])
     extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
-    with segment_attention(body) as switched:
-        # Not under gradient checkpointing: its recompute in backward runs outside this block.
-        if (switched and batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH
-                and not getattr(body, "gradient_checkpointing", False)):
+    # Not under gradient checkpointing: its recompute in backward would run outside the switch.
+    by_segment = (batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH
+                  and not getattr(body, "gradient_checkpointing", False))
+    with segments.segment_attention(body) if by_segment else nullcontext(False) as switched:
+        if switched:
             extra["packed_layout"] = batch.layout
         hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state
     return hidden.reshape(-1, hidden.shape[-1])

@@ -14,7 +14,6 @@ from posttrain.data.formats import load_examples
 from posttrain.eval.data import make_eval
 from posttrain.eval.data.make_eval import normalise_prompt, user_turns
 from posttrain.rewards.code import extract_code
-from posttrain.sandbox import run_many
 
 SIZES = {"code_sft": (618, 33), "code_rl": (309, 33)}  # (train, held out)
 
@@ -56,7 +55,7 @@ def test_references_pass_and_broken_functions_fail_in_the_sandbox(files, eval_it
     assert len(references) == len({(row["entry_point"], row["solution"], tuple(row["tests"])) for row in rows})
     debug = [row for row in rows if row["kind"] == "debug"]
     shown = [next(test for test in row["tests"] if test in row["prompt"]) for row in debug]
-    assert len(debug) == 45 + 169 + 10 + 12  # hand-written and family bugs, mutants, held out, eval
+    assert len(debug) == 45 + 169 + 10 + 32  # hand-written and family bugs, mutants, held out, eval
     entries = [(name, solution, tests) for name, (solution, tests) in references.items()]
     entries += [(row["entry_point"], row["broken"], [test]) for row, test in zip(debug, shown)]
     outcomes = make_code.run_unique_name_jobs(entries)
@@ -130,7 +129,7 @@ def test_held_out_splits_share_no_function_or_prompt_with_train(files):
 def test_eval_items_share_no_function_or_prompt_with_any_code_set(files, eval_items):
     eval_names = {item["entry_point"] for item in eval_items}
     eval_turns = {normalise_prompt(turn) for item in eval_items for turn in user_turns(item)}
-    assert len(eval_names) == 30
+    assert len(eval_names) == 80
     for filename, rows in files.items():
         assert not eval_names & {row["entry_point"] for row in rows}, filename
         assert not eval_turns & {normalise_prompt(turn) for row in rows for turn in user_turns(row)}, filename
@@ -142,7 +141,7 @@ def test_eval_items_share_no_function_or_prompt_with_any_code_set(files, eval_it
 
 def test_eval_items_mix_kinds_in_every_prefix(eval_items):
     assert [item["kind"] for item in eval_items[:5]] == ["write", "debug", "write", "debug", "write"]
-    assert sum(item["kind"] == "debug" for item in eval_items) == 12
+    assert sum(item["kind"] == "debug" for item in eval_items) == 32
 
 
 def test_regeneration_is_byte_identical(tmp_path, eval_items):

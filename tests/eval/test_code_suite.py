@@ -100,7 +100,7 @@ def test_aggregates_pass_at_1_and_tests_passed():
 def test_bundled_items_load_and_score_their_references():
     suite = make_suite("code")
     items = suite.items()
-    assert len(items) == 30 and suite.generation.max_new_tokens == 256
+    assert len(items) == 80 and suite.generation.max_new_tokens == 256
     items = items[:8]  # every reference is checked in tests/data/test_code_data.py; here the suite's path
     answers = [f"Here is the function:\n\n```python\n{item['solution']}\n```" for item in items]
     assert [score for score, _ in suite.score_all(items, answers, RunSettings())] == [1.0] * 8

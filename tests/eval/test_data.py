@@ -18,7 +18,7 @@ from posttrain.eval.suites.tool_use import validate_arguments
 from posttrain.rewards.ifeval import check_all
 
 BUILT_IN = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style", "code"]
-SIZES = {"math": 30, "instruction-following": 30, "safety": 24, "tool-use": 16, "multi-turn": 16, "style": 20, "code": 30}
+SIZES = {"math": 30, "instruction-following": 30, "safety": 24, "tool-use": 16, "multi-turn": 16, "style": 20, "code": 80}
 
 
 def test_normalise_prompt():

@@ -16,7 +16,8 @@ import pytest
 
 from posttrain.cli import main
 from posttrain.errors import UserError
-from posttrain.eval.report import pair_items, render_report, run_compare
+from posttrain.eval.report import delta_cis, pair_items, render_report, run_compare
+from posttrain.pipeline.runner import before_after_table
 
 
 def metric(value, low, high, n, higher_is_better):
@@ -65,6 +66,56 @@ def make_results() -> tuple[dict, dict]:
             item("style", "style-1", "style.median_words", 12.0, "short"),
         ]}
     return a, b
+
+
+def code_results() -> tuple[dict, dict]:
+    """A and B on 4 code items (items carry tests_passed; pass@1 is the share scoring 1.0), plus code-5 in B
+    only and one style item. On the 4 paired items B gains exactly 0.5 tests passed on each; pass@1 goes
+    from none of them to code-1 and code-2."""
+    def side(scores: dict[str, float], median_words: float) -> dict:
+        items = [item("code", item_id, "code.tests_passed", score) for item_id, score in scores.items()]
+        items.append(item("style", "style-1", "style.over_limit", 0.0))
+        values = list(scores.values())
+        return {"model": "m", "items": items, "metrics": {
+            "code.pass@1": metric(sum(v == 1.0 for v in values) / len(values), 0.0, 1.0, len(values), True),
+            "code.tests_passed": metric(sum(values) / len(values), 0.0, 1.0, len(values), True),
+            "style.over_limit": metric(0.0, 0.0, 0.0, 1, False),
+            "style.median_words": metric(median_words, 10.0, 30.0, 1, None)}}
+
+    a = side({"code-1": 0.5, "code-2": 0.5, "code-3": 0.0, "code-4": 0.25}, 20.0)
+    b = side({"code-1": 1.0, "code-2": 1.0, "code-3": 0.5, "code-4": 0.75, "code-5": 1.0}, 25.0)
+    return a, b
+
+
+def test_paired_delta_intervals_of_item_means():
+    """tests_passed: every paired item gains 0.5, so [0.5, 0.5] (code-5, in B only, is not paired).
+    pass@1: per-item changes 1, 1, 0, 0; a resample of the 4 draws only unchanged items with chance
+    1/16 = 0.0625 and only improved ones with chance 1/16, both above 2.5%, so [0, 1].
+    style.median_words is a median, not a mean over items; style.over_limit has 1 paired item: no interval."""
+    a, b = code_results()
+    intervals = delta_cis(a, b)
+    assert intervals["code.tests_passed"] == (0.5, 0.5)
+    assert intervals["code.pass@1"] == (0.0, 1.0)
+    assert intervals["style.median_words"] is None and intervals["style.over_limit"] is None
+    assert delta_cis(a, a)["code.tests_passed"] == (0.0, 0.0)
+    tampered = {**b, "metrics": {**b["metrics"], "code.tests_passed": metric(0.9, 0.0, 1.0, 5, True)}}
+    assert delta_cis(a, tampered)["code.tests_passed"] is None  # a value that is not its items' mean
+
+
+def test_paired_interval_column_in_the_html_and_the_before_after_table():
+    a, b = code_results()
+    html = render_report(a, b)
+    table = html[html.index('<table id="metrics">'):html.index("</table>")]
+    assert "<th>delta 95% CI (paired)</th>" in table
+    # The point change counts code-5 (B only: 0.85 - 0.3125); the paired interval does not.
+    assert '<td class="num delta">+0.54</td><td class="num">[+0.50, +0.50]</td>' in table
+    assert '<td class="num">[0.00, +1.00]</td>' in table and table.count('<td class="num">&mdash;</td>') == 2
+    lines = before_after_table(a, b).splitlines()
+    assert lines[0].split() == ["metric", "before", "after", "change", "delta", "95%", "CI", "(paired)"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows["code.tests_passed"] == ["0.312", "0.850", "better", "[+0.500,", "+0.500]"]
+    assert rows["code.pass@1"] == ["0.000", "0.600", "better", "[0.000,", "+1.000]"]
+    assert rows["style.median_words"] == ["20.000", "25.000", "—"]
 
 
 class TagCollector(HTMLParser):

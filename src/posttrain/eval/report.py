@@ -8,6 +8,11 @@ answers, reasons and model names are untrusted text: every piece of result data 
 ``html.escape``, and the page's one script holds no data (it filters rows by their ``data-*`` attributes).
 "B worse than A" on a prompt means B's score is worse in the direction of the item's metric
 (``higher_is_better``); metrics without a direction (style statistics) are never better or worse.
+
+A metric that is a mean over items (the mean score of the items carrying it, or a suite's share of
+items scoring 1.0 such as ``code.pass@1``) also gets a paired 95% bootstrap interval of its change
+B - A over the items both results hold (:func:`delta_cis`): the same items are resampled on both
+sides, so it is narrower than the two sides' own intervals suggest when an item is hard for both.
 """
 
 from __future__ import annotations
@@ -15,12 +20,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from html import escape
 from pathlib import Path
+from statistics import fmean
 
 from posttrain.config import write_text_atomic
 from posttrain.errors import UserError
 from posttrain.eval.gate import fmt, load_result
+from posttrain.eval.run import LEVEL, RESAMPLES, metric_seed
+from posttrain.eval.stats import paired_bootstrap_ci
+from posttrain.eval.suite import SUITES, suite_names
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 16px 48px; color: #1d1d1f; }
@@ -75,6 +85,53 @@ def _directions(result_a: dict, result_b: dict) -> dict[str, bool | None]:
     return {name: entry.get("higher_is_better") for result in (result_a, result_b) for name, entry in result["metrics"].items()}
 
 
+def paired_item_scores(result_a: dict, result_b: dict, metric: str) -> tuple[list[float], list[float]] | None:
+    """Per-item values of ``metric`` on the items both results hold (paired as by :func:`pair_items`),
+    A's and B's in the same order; None if the metric is not a mean of per-item values on both sides.
+
+    An item's value is its score when the item carries the metric, else ``score == 1.0`` over every item
+    of the suite for one of the suite's ``full_score_metrics`` (code's pass@1). On each side the mean of
+    those values must equal the metric's value, which keeps out statistics such as a median length.
+    """
+    suite_name, _, short_name = metric.partition(".")
+    suite_names()  # registers the built-in suites
+    items_a, items_b = result_a.get("items", []), result_b.get("items", [])
+    if any(item.get("metric") == metric for item in [*items_a, *items_b]):
+        def value(item: dict) -> float | None:
+            return item.get("score") if item.get("metric") == metric else None
+    elif suite_name in SUITES and short_name in SUITES[suite_name].full_score_metrics:
+        def value(item: dict) -> float | None:
+            return float(item.get("score") == 1.0) if item.get("suite") == suite_name else None
+    else:
+        return None
+    for result, items in ((result_a, items_a), (result_b, items_b)):
+        values = [v for item in items if (v := value(item)) is not None]
+        reported = (result["metrics"].get(metric) or {}).get("value")
+        is_mean = values and isinstance(reported, int | float) and math.isclose(fmean(values), reported, abs_tol=1e-12)
+        if not is_mean:
+            return None
+    pairs = [(value(a), value(b)) for a, b in pair_items(items_a, items_b) if a is not None and b is not None]
+    pairs = [(score_a, score_b) for score_a, score_b in pairs if score_a is not None and score_b is not None]
+    return [score_a for score_a, _ in pairs], [score_b for _, score_b in pairs]
+
+
+def delta_cis(result_a: dict, result_b: dict) -> dict[str, tuple[float, float] | None]:
+    """The paired 95% bootstrap interval of B - A for every metric of either result (None where the metric
+    is not a mean over items or fewer than 2 items are paired); seeded per metric like the eval's own."""
+    intervals: dict[str, tuple[float, float] | None] = {}
+    for name in _directions(result_a, result_b):
+        paired = paired_item_scores(result_a, result_b, name)
+        if paired is None or len(paired[0]) < 2:
+            intervals[name] = None
+        else:
+            intervals[name] = paired_bootstrap_ci(*paired, resamples=RESAMPLES, level=LEVEL, seed=metric_seed(0, name))
+    return intervals
+
+
+def _signed(number: float) -> str:
+    return ("+" if number > 0 else "") + fmt(number)
+
+
 def _value_with_ci(entry: dict | None) -> str:
     if not entry:
         return "&mdash;"
@@ -85,22 +142,25 @@ def _value_with_ci(entry: dict | None) -> str:
 
 def _metric_table(result_a: dict, result_b: dict) -> str:
     metrics_a, metrics_b = result_a["metrics"], result_b["metrics"]
-    directions, rows = _directions(result_a, result_b), []
+    directions, intervals, rows = _directions(result_a, result_b), delta_cis(result_a, result_b), []
     for name in directions:
         entry_a, entry_b = metrics_a.get(name), metrics_b.get(name)
         value_a, value_b = (entry.get("value") if entry else None for entry in (entry_a, entry_b))
         direction = directions[name]
-        delta = "&mdash;" if value_a is None or value_b is None else ("+" if value_b > value_a else "") + fmt(value_b - value_a)
+        delta = "&mdash;" if value_a is None or value_b is None else _signed(value_b - value_a)
+        interval = intervals[name]
+        paired = "&mdash;" if interval is None else f"[{_signed(interval[0])}, {_signed(interval[1])}]"
         note = {True: "higher is better", False: "lower is better", None: ""}[direction]
         n = " / ".join(str(entry.get("n", "?")) if entry else "&mdash;" for entry in (entry_a, entry_b))
         rows.append(
             f'<tr class="{change(value_a, value_b, direction)}"><td>{escape(name)}</td>'
             f'<td class="num">{_value_with_ci(entry_a)}</td><td class="num">{_value_with_ci(entry_b)}</td>'
-            f'<td class="num delta">{delta}</td><td class="num">{n}</td><td class="note">{note}</td></tr>'
+            f'<td class="num delta">{delta}</td><td class="num">{paired}</td><td class="num">{n}</td>'
+            f'<td class="note">{note}</td></tr>'
         )
     return (
         '<table id="metrics"><thead><tr><th>metric</th><th>A [95% CI]</th><th>B [95% CI]</th><th>delta (B &minus; A)</th>'
-        f'<th>n (A / B)</th><th></th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<th>delta 95% CI (paired)</th><th>n (A / B)</th><th></th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
 
@@ -283,7 +343,9 @@ def render_report(result_a: dict, result_b: dict, *, title: str | None = None) -
         f"<style>{_CSS}</style></head><body>\n<h1>{escape(title)}</h1>{_model_line('A', result_a)}"
         f"{_model_line('B', result_b)}\n<h2>Metrics</h2>{_metric_table(result_a, result_b)}"
         '<p class="note">Green: B better than A, red: B worse, by the metric\'s direction (point values; overlapping '
-        f'intervals mean the difference may be noise).</p>\n<h2>Plots</h2><div class="plots">'
+        "intervals mean the difference may be noise). The paired interval of the change resamples the items both "
+        "results hold, the same items on both sides; one that excludes 0 is a change beyond that noise, and a "
+        f'dash marks a metric that is not a mean over items (or has fewer than 2 paired items).</p>\n<h2>Plots</h2><div class="plots">'
         f"{_plots(result_a, result_b, pairs, directions)}</div>\n<h2>Prompts</h2><p class=\"note\">{summary}</p>"
         f"{_items_section(pairs, directions)}\n<script>{_JS}</script></body></html>\n"
     )

@@ -9,8 +9,10 @@ A suite owns its data (a JSONL file of items), its generation settings and its s
 - :meth:`Suite.metric_of` says which metric an item's score counts towards (safety: ``refusal`` for
   harmful requests, ``over_refusal`` for benign ones).
 - :meth:`Suite.aggregates` turns scored items into ``{metric: value}``; by default the mean score of
-  the items carrying each metric. ``metrics`` declares each metric and whether higher is better
-  (``None``: neither, e.g. a length statistic).
+  the items carrying each metric, plus each of ``full_score_metrics``, the share of items scoring 1.0
+  (code's ``pass@1``). ``metrics`` declares each metric and whether higher is better (``None``:
+  neither, e.g. a length statistic). Both kinds of default metric are means over items, so the
+  compare report can give a paired interval of their change (:func:`posttrain.eval.report.delta_cis`).
 
 A user suite is ``path/to/file.jsonl:module:function``: rows with ``messages`` or ``prompt`` and
 a scorer ``function(item: dict, answer: str) -> float | (float, str)`` importable from ``module``
@@ -93,6 +95,7 @@ class Suite:
     data_file: ClassVar[str] = ""  # a JSONL file in DATA_DIR
     generation: ClassVar[Generation] = Generation(max_new_tokens=128)
     metrics: ClassVar[dict[str, bool | None]] = {"score": True}  # metric -> higher is better
+    full_score_metrics: ClassVar[tuple[str, ...]] = ()  # metrics that are the share of items scoring 1.0
 
     def __init__(self, options: SuiteOptions | None = None) -> None:
         self.options = options or SuiteOptions()
@@ -121,11 +124,13 @@ class Suite:
         return [self.score(item, answer) for item, answer in zip(items, answers)]
 
     def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:
-        """Mean score per metric over the items carrying it; only metrics with items appear."""
+        """Mean score per metric over the items carrying it (only metrics with items appear), and each
+        of ``full_score_metrics`` over every item."""
         by_metric: dict[str, list[float]] = {}
         for item in scored:
             by_metric.setdefault(item.metric.removeprefix(f"{self.name}."), []).append(item.score)
-        return {metric: fmean(scores) for metric, scores in by_metric.items()}
+        means = {metric: fmean(scores) for metric, scores in by_metric.items()}
+        return means | {metric: fmean(item.score == 1.0 for item in scored) for metric in self.full_score_metrics}
 
 
 SUITES: dict[str, type[Suite]] = {}

@@ -361,18 +361,26 @@ def last_report(planned: list[PlannedStage]) -> tuple[str | None, str | None]:
 
 
 def before_after_table(before: dict, after: dict) -> str:
-    """Metric, before, after and change (with the direction that counts as better) as aligned text."""
+    """Metric, before, after, change (with the direction that counts as better) and the paired 95% interval
+    of after - before (:func:`posttrain.eval.report.delta_cis`; an em dash where there is none) as aligned text."""
     from posttrain.eval.gate import align_columns
-    from posttrain.eval.report import _directions, change
+    from posttrain.eval.report import _directions, change, delta_cis
 
-    directions = _directions(before, after)
-    rows = [("metric", "before", "after", "change")]
+    directions, intervals = _directions(before, after), delta_cis(before, after)
+    rows = [("metric", "before", "after", "change", "delta 95% CI (paired)")]
     for metric in sorted(set(before["metrics"]) | set(after["metrics"])):
         old = before["metrics"].get(metric, {}).get("value")
         new = after["metrics"].get(metric, {}).get("value")
-        rows.append((metric, _fmt(old), _fmt(new), change(old, new, directions.get(metric))))
+        interval = intervals[metric]
+        paired = "—" if interval is None else f"[{_signed(interval[0])}, {_signed(interval[1])}]"
+        rows.append((metric, _fmt(old), _fmt(new), change(old, new, directions.get(metric)), paired))
     return align_columns(rows)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _signed(value: float) -> str:
+    text = f"{value:+.3f}"
+    return "0.000" if text in ("+0.000", "-0.000") else text

@@ -522,7 +522,255 @@ CODE_WRITE: list[tuple[str, str, str, list[str]]] = [
                     return int(ch)
             return None
         """, ['assert first_digit("abc7d9") == 7', 'assert first_digit("none") is None', 'assert first_digit("42") == 4',
-              'assert first_digit("") is None']),
+              'assert first_digit("") is None']),    # Items 31-80: the suite grew from 30 so that a change of pass@1 between two runs can stand out from noise.
+    ("is_anagram(a, b)", "return True if the strings a and b use the same letters the same number of times, ignoring case and spaces, else False", """
+        def is_anagram(a, b):
+            def letters(s):
+                return sorted(s.replace(" ", "").lower())
+            return letters(a) == letters(b)
+        """, ['assert is_anagram("listen", "silent") is True', 'assert is_anagram("Dormitory", "dirty room") is True',
+              'assert is_anagram("abc", "abd") is False', 'assert is_anagram("aab", "ab") is False']),
+    ("compress_runs(s)",
+     'return s with each run of one repeated character written as the character followed by the length of the run, so "xxy" becomes "x2y1"', """
+        def compress_runs(s):
+            result = ""
+            start = 0
+            while start < len(s):
+                end = start
+                while end < len(s) and s[end] == s[start]:
+                    end += 1
+                result += s[start] + str(end - start)
+                start = end
+            return result
+        """, ['assert compress_runs("aaabcc") == "a3b1c2"', 'assert compress_runs("") == ""', 'assert compress_runs("x") == "x1"',
+              'assert compress_runs("aabaa") == "a2b1a2"']),
+    ("camel_to_snake(name)",
+     "return the camelCase name in snake_case: an underscore before each uppercase letter, and every letter in lower case", """
+        def camel_to_snake(name):
+            result = ""
+            for ch in name:
+                result += "_" + ch.lower() if ch.isupper() else ch
+            return result
+        """, ['assert camel_to_snake("parseHttpRequest") == "parse_http_request"', 'assert camel_to_snake("name") == "name"',
+              'assert camel_to_snake("userId") == "user_id"', 'assert camel_to_snake("") == ""']),
+    ("strip_punctuation(text)", "return text with every character that is not a letter, a digit or a space removed", """
+        def strip_punctuation(text):
+            return "".join(ch for ch in text if ch.isalnum() or ch == " ")
+        """, ['assert strip_punctuation("Hello, world!") == "Hello world"', "assert strip_punctuation(\"it's 5 o'clock.\") == \"its 5 oclock\"",
+              'assert strip_punctuation("") == ""', 'assert strip_punctuation("a-b_c") == "abc"']),
+    ("is_pangram(text)", "return True if text contains every letter from a to z at least once, ignoring case, else False", """
+        def is_pangram(text):
+            return set("abcdefghijklmnopqrstuvwxyz") <= set(text.lower())
+        """, ['assert is_pangram("The quick brown fox jumps over the lazy dog") is True', 'assert is_pangram("Hello world") is False',
+              'assert is_pangram("") is False', 'assert is_pangram("ABCDEFGHIJKLMNOPQRSTUVWXYZ") is True']),
+    ("alternate_case(s)",
+     "return s with the characters at even positions (0, 2, 4, ...) in upper case and those at odd positions in lower case", """
+        def alternate_case(s):
+            return "".join(ch.upper() if i % 2 == 0 else ch.lower() for i, ch in enumerate(s))
+        """, ['assert alternate_case("hello") == "HeLlO"', 'assert alternate_case("") == ""', 'assert alternate_case("ABCD") == "AbCd"',
+              'assert alternate_case("a b") == "A B"']),
+    ("longest_run(s)", "return the length of the longest stretch of one character repeated back to back in s (0 for an empty string)", """
+        def longest_run(s):
+            best = 0
+            current = 0
+            for i, ch in enumerate(s):
+                current = current + 1 if i > 0 and ch == s[i - 1] else 1
+                best = max(best, current)
+            return best
+        """, ['assert longest_run("aabbbc") == 3', 'assert longest_run("") == 0', 'assert longest_run("abc") == 1',
+              'assert longest_run("zzzz") == 4']),
+    ("common_prefix(a, b)", "return the longest string that both a and b start with", """
+        def common_prefix(a, b):
+            length = 0
+            while length < min(len(a), len(b)) and a[length] == b[length]:
+                length += 1
+            return a[:length]
+        """, ['assert common_prefix("flower", "flow") == "flow"', 'assert common_prefix("dog", "cat") == ""',
+              'assert common_prefix("same", "same") == "same"', 'assert common_prefix("", "abc") == ""']),
+    ("caesar_shift(text, k)",
+     "return text with every lowercase letter moved k places forward in the alphabet, wrapping from z back to a, and every other character unchanged", """
+        def caesar_shift(text, k):
+            result = ""
+            for ch in text:
+                if "a" <= ch <= "z":
+                    ch = chr((ord(ch) - ord("a") + k) % 26 + ord("a"))
+                result += ch
+            return result
+        """, ['assert caesar_shift("abc", 1) == "bcd"', 'assert caesar_shift("xyz", 3) == "abc"',
+              'assert caesar_shift("hi there!", 0) == "hi there!"', 'assert caesar_shift("Ab z", 2) == "Ad b"']),
+    ("is_hex_color(s)", 'return True if s is "#" followed by exactly six hexadecimal digits (0-9, a-f or A-F), else False', """
+        def is_hex_color(s):
+            return len(s) == 7 and s[0] == "#" and all(ch in "0123456789abcdefABCDEF" for ch in s[1:])
+        """, ['assert is_hex_color("#1a2B3c") is True', 'assert is_hex_color("123456") is False', 'assert is_hex_color("#12345") is False',
+              'assert is_hex_color("#12345g") is False', 'assert is_hex_color("#FFFFFF") is True']),
+    ("count_pairs_with_sum(nums, target)", "return how many pairs of positions i < j in nums have nums[i] + nums[j] equal to target", """
+        def count_pairs_with_sum(nums, target):
+            count = 0
+            for i in range(len(nums)):
+                for j in range(i + 1, len(nums)):
+                    if nums[i] + nums[j] == target:
+                        count += 1
+            return count
+        """, ['assert count_pairs_with_sum([1, 2, 3, 4], 5) == 2', 'assert count_pairs_with_sum([], 3) == 0',
+              'assert count_pairs_with_sum([2, 2, 2], 4) == 3', 'assert count_pairs_with_sum([1, 5], 7) == 0']),
+    ("merge_sorted(a, b)", "return one list in increasing order holding every element of the lists a and b, which are each in increasing order already", """
+        def merge_sorted(a, b):
+            merged = []
+            i = j = 0
+            while i < len(a) and j < len(b):
+                if a[i] <= b[j]:
+                    merged.append(a[i])
+                    i += 1
+                else:
+                    merged.append(b[j])
+                    j += 1
+            return merged + a[i:] + b[j:]
+        """, ['assert merge_sorted([1, 4, 9], [2, 3, 10]) == [1, 2, 3, 4, 9, 10]', 'assert merge_sorted([], [5]) == [5]',
+              'assert merge_sorted([1, 1], [1]) == [1, 1, 1]', 'assert merge_sorted([], []) == []']),
+    ("most_common(items)", "return the value that occurs most often in the non-empty list items (on a tie, the one that occurs first)", """
+        def most_common(items):
+            best = items[0]
+            for item in items:
+                if items.count(item) > items.count(best):
+                    best = item
+            return best
+        """, ['assert most_common([3, 1, 3, 2]) == 3', 'assert most_common(["b", "a", "a", "b"]) == "b"', 'assert most_common([7]) == 7',
+              'assert most_common([1, 2, 2, 3, 3, 3]) == 3']),
+    ("transpose(matrix)",
+     "return the transpose of matrix, a non-empty list of rows of equal length, as a list of lists: row i of the result is column i of matrix", """
+        def transpose(matrix):
+            return [[row[i] for row in matrix] for i in range(len(matrix[0]))]
+        """, ['assert transpose([[1, 2, 3], [4, 5, 6]]) == [[1, 4], [2, 5], [3, 6]]', 'assert transpose([[7]]) == [[7]]',
+              'assert transpose([[1, 2]]) == [[1], [2]]']),
+    ("dot_product(a, b)", "return the sum of the products of the elements of the equal-length lists a and b at the same positions", """
+        def dot_product(a, b):
+            return sum(x * y for x, y in zip(a, b))
+        """, ['assert dot_product([1, 2, 3], [4, 5, 6]) == 32', 'assert dot_product([], []) == 0',
+              'assert dot_product([2, -1], [3, 3]) == 3']),
+    ("group_by_length(words)",
+     "return a dictionary mapping each length of a word in the list words to the list of the words of that length, in their original order", """
+        def group_by_length(words):
+            groups = {}
+            for word in words:
+                groups.setdefault(len(word), []).append(word)
+            return groups
+        """, ['assert group_by_length(["hi", "yes", "no", "cat"]) == {2: ["hi", "no"], 3: ["yes", "cat"]}',
+              'assert group_by_length([]) == {}', 'assert group_by_length(["a"]) == {1: ["a"]}']),
+    ("is_sorted(nums)", "return True if every number in nums is at least as large as the one before it, else False", """
+        def is_sorted(nums):
+            return all(a <= b for a, b in zip(nums, nums[1:]))
+        """, ['assert is_sorted([1, 2, 2, 5]) is True', 'assert is_sorted([3, 1]) is False', 'assert is_sorted([]) is True',
+              'assert is_sorted([4, 5, 4]) is False']),
+    ("missing_number(nums)",
+     "return the one whole number from 0 to len(nums) that is missing from nums, which holds each of the others once, in any order", """
+        def missing_number(nums):
+            n = len(nums)
+            return n * (n + 1) // 2 - sum(nums)
+        """, ['assert missing_number([3, 0, 1]) == 2', 'assert missing_number([0]) == 1', 'assert missing_number([1]) == 0',
+              'assert missing_number([]) == 0', 'assert missing_number([4, 2, 1, 0]) == 3']),
+    ("diagonal_sum(matrix)", "return the sum of the numbers on the main diagonal (row i, column i) of a square matrix given as a list of rows", """
+        def diagonal_sum(matrix):
+            return sum(matrix[i][i] for i in range(len(matrix)))
+        """, ['assert diagonal_sum([[1, 2], [3, 4]]) == 5', 'assert diagonal_sum([[5]]) == 5', 'assert diagonal_sum([]) == 0',
+              'assert diagonal_sum([[1, 0, 0], [0, 2, 0], [9, 9, 3]]) == 6']),
+    ("gcd_of(a, b)", "return the greatest common divisor of the positive integers a and b", """
+        def gcd_of(a, b):
+            while b:
+                a, b = b, a % b
+            return a
+        """, ['assert gcd_of(12, 18) == 6', 'assert gcd_of(7, 5) == 1', 'assert gcd_of(10, 10) == 10', 'assert gcd_of(4, 100) == 4']),
+    ("is_prime(n)", "return True if the whole number n is a prime number, else False (0 and 1 are not prime)", """
+        def is_prime(n):
+            if n < 2:
+                return False
+            for divisor in range(2, int(n ** 0.5) + 1):
+                if n % divisor == 0:
+                    return False
+            return True
+        """, ['assert is_prime(7) is True', 'assert is_prime(1) is False', 'assert is_prime(9) is False', 'assert is_prime(2) is True',
+              'assert is_prime(97) is True']),
+    ("count_divisors(n)", "return how many positive whole numbers divide the positive integer n exactly, 1 and n included", """
+        def count_divisors(n):
+            return sum(1 for divisor in range(1, n + 1) if n % divisor == 0)
+        """, ['assert count_divisors(12) == 6', 'assert count_divisors(1) == 1', 'assert count_divisors(13) == 2',
+              'assert count_divisors(16) == 5']),
+    ("to_binary(n)", "return the binary digits of the non-negative integer n as a string, without any prefix", """
+        def to_binary(n):
+            return bin(n)[2:]
+        """, ['assert to_binary(5) == "101"', 'assert to_binary(0) == "0"', 'assert to_binary(8) == "1000"',
+              'assert to_binary(255) == "11111111"']),
+    ("is_perfect_square(n)", "return True if the non-negative integer n is the square of a whole number, else False", """
+        def is_perfect_square(n):
+            root = 0
+            while root * root < n:
+                root += 1
+            return root * root == n
+        """, ['assert is_perfect_square(16) is True', 'assert is_perfect_square(0) is True', 'assert is_perfect_square(15) is False',
+              'assert is_perfect_square(1) is True', 'assert is_perfect_square(50) is False']),
+    ("collatz_steps(n)",
+     "return how many steps take the positive integer n to 1, where a step halves an even number and turns an odd number k into 3 * k + 1", """
+        def collatz_steps(n):
+            steps = 0
+            while n != 1:
+                n = n // 2 if n % 2 == 0 else 3 * n + 1
+                steps += 1
+            return steps
+        """, ['assert collatz_steps(6) == 8', 'assert collatz_steps(1) == 0', 'assert collatz_steps(2) == 1', 'assert collatz_steps(7) == 16']),
+    ("triangle_kind(a, b, c)",
+     'return "equilateral" if the three side lengths a, b and c are all equal, "isosceles" if exactly two are equal and "scalene" if all differ', """
+        def triangle_kind(a, b, c):
+            if a == b == c:
+                return "equilateral"
+            if a == b or b == c or a == c:
+                return "isosceles"
+            return "scalene"
+        """, ['assert triangle_kind(3, 4, 5) == "scalene"', 'assert triangle_kind(2, 2, 2) == "equilateral"',
+              'assert triangle_kind(5, 3, 5) == "isosceles"', 'assert triangle_kind(1, 2, 2) == "isosceles"']),
+    ("fibonacci(n)",
+     "return the n-th Fibonacci number for a whole number n >= 0, where fibonacci(0) is 0, fibonacci(1) is 1 and each later one is the sum of the two before it", """
+        def fibonacci(n):
+            a, b = 0, 1
+            for _ in range(n):
+                a, b = b, a + b
+            return a
+        """, ['assert fibonacci(10) == 55', 'assert fibonacci(0) == 0', 'assert fibonacci(1) == 1', 'assert fibonacci(2) == 1',
+              'assert fibonacci(7) == 13']),
+    ("sum_numbers_in(text)",
+     'return the sum of the whole numbers written in text, a number being a run of digits ("2 cats and 10 dogs" gives 12), or 0 if there are none', """
+        def sum_numbers_in(text):
+            total = 0
+            digits = ""
+            for ch in text + " ":
+                if ch.isdigit():
+                    digits += ch
+                elif digits:
+                    total += int(digits)
+                    digits = ""
+            return total
+        """, ['assert sum_numbers_in("room 101, floor 7") == 108', 'assert sum_numbers_in("none here") == 0',
+              'assert sum_numbers_in("a1b22c333") == 356', 'assert sum_numbers_in("") == 0']),
+    ("parse_duration(text)",
+     'return the number of minutes in a duration written like "2h15m", "3h" or "40m" (hours before minutes; either part may be missing)', """
+        def parse_duration(text):
+            minutes = 0
+            number = ""
+            for ch in text:
+                if ch.isdigit():
+                    number += ch
+                elif ch == "h":
+                    minutes += int(number) * 60
+                    number = ""
+                elif ch == "m":
+                    minutes += int(number)
+                    number = ""
+            return minutes
+        """, ['assert parse_duration("1h30m") == 90', 'assert parse_duration("2h") == 120', 'assert parse_duration("45m") == 45',
+              'assert parse_duration("10h5m") == 605']),
+    ("parse_money(text)", 'return the amount of a price written like "$12,345.67" as a number, without the "$" sign and the thousands commas', """
+        def parse_money(text):
+            return float(text.replace("$", "").replace(",", ""))
+        """, ['assert parse_money("$1,234.50") == 1234.5', 'assert parse_money("$0.99") == 0.99', 'assert parse_money("$7") == 7',
+              'assert parse_money("$1,000,000") == 1000000']),
 ]
 
 # Functions to fix: (signature, what it must do, reference solution, broken version, the failing test
@@ -670,7 +918,234 @@ CODE_DEBUG: list[tuple[str, str, str, str, str, list[str]]] = [
             return "F"
         """, 'assert letter_grade(90) == "A"',
      ['assert letter_grade(90) == "A"', 'assert letter_grade(95) == "A"', 'assert letter_grade(85) == "B"',
-      'assert letter_grade(70) == "C"', 'assert letter_grade(12) == "F"']),
+      'assert letter_grade(70) == "C"', 'assert letter_grade(12) == "F"']),    # Items 31-80 (see CODE_WRITE).
+    ("median_of(nums)",
+     "return the median of the non-empty list nums: the middle value once sorted, or the mean of the two middle values when the length is even", """
+        def median_of(nums):
+            ordered = sorted(nums)
+            middle = len(ordered) // 2
+            if len(ordered) % 2 == 1:
+                return ordered[middle]
+            return (ordered[middle - 1] + ordered[middle]) / 2
+        """, """
+        def median_of(nums):
+            middle = len(nums) // 2
+            if len(nums) % 2 == 1:
+                return nums[middle]
+            return (nums[middle - 1] + nums[middle]) / 2
+        """, "assert median_of([3, 1, 2]) == 2",
+     ["assert median_of([3, 1, 2]) == 2", "assert median_of([4, 1, 3, 2]) == 2.5", "assert median_of([5]) == 5",
+      "assert median_of([1, 2]) == 1.5"]),
+    ("lcm_of(a, b)", "return the least common multiple of the positive integers a and b", """
+        def lcm_of(a, b):
+            multiple = max(a, b)
+            while multiple % a != 0 or multiple % b != 0:
+                multiple += 1
+            return multiple
+        """, """
+        def lcm_of(a, b):
+            return a * b
+        """, "assert lcm_of(4, 6) == 12",
+     ["assert lcm_of(4, 6) == 12", "assert lcm_of(3, 5) == 15", "assert lcm_of(7, 7) == 7", "assert lcm_of(2, 8) == 8"]),
+    ("clock_time(seconds)", 'return a whole number of seconds written as "H:MM:SS", with minutes and seconds always two digits', """
+        def clock_time(seconds):
+            hours, rest = divmod(seconds, 3600)
+            minutes, secs = divmod(rest, 60)
+            return f"{hours}:{minutes:02d}:{secs:02d}"
+        """, """
+        def clock_time(seconds):
+            hours, rest = divmod(seconds, 3600)
+            minutes, secs = divmod(rest, 60)
+            return f"{hours}:{minutes}:{secs}"
+        """, 'assert clock_time(3723) == "1:02:03"',
+     ['assert clock_time(3723) == "1:02:03"', 'assert clock_time(0) == "0:00:00"', 'assert clock_time(45296) == "12:34:56"',
+      'assert clock_time(59) == "0:00:59"']),
+    ("average_word_length(text)",
+     "return the mean number of characters per word of text (words are separated by whitespace), or 0.0 if text has no words", """
+        def average_word_length(text):
+            words = text.split()
+            if not words:
+                return 0.0
+            return sum(len(word) for word in words) / len(words)
+        """, """
+        def average_word_length(text):
+            words = text.split()
+            if not words:
+                return 0.0
+            return len(text) / len(words)
+        """, 'assert average_word_length("hi there") == 3.5',
+     ['assert average_word_length("hi there") == 3.5', 'assert average_word_length("") == 0.0', 'assert average_word_length("abc") == 3',
+      'assert average_word_length("a bb ccc") == 2']),
+    ("digits_to_int(digits)", "return the whole number whose decimal digits, from left to right, are the elements of the list digits", """
+        def digits_to_int(digits):
+            number = 0
+            for digit in digits:
+                number = number * 10 + digit
+            return number
+        """, """
+        def digits_to_int(digits):
+            number = 0
+            for digit in digits:
+                number = number + digit * 10
+            return number
+        """, "assert digits_to_int([1, 2, 3]) == 123",
+     ["assert digits_to_int([1, 2, 3]) == 123", "assert digits_to_int([0]) == 0", "assert digits_to_int([9]) == 9",
+      "assert digits_to_int([4, 0, 7]) == 407"]),
+    ("distance(x1, y1, x2, y2)", "return the straight-line distance between the points (x1, y1) and (x2, y2)", """
+        def distance(x1, y1, x2, y2):
+            return ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+        """, """
+        def distance(x1, y1, x2, y2):
+            return (x2 - x1) ** 2 + (y2 - y1) ** 2
+        """, "assert distance(0, 0, 3, 4) == 5",
+     ["assert distance(0, 0, 3, 4) == 5", "assert distance(1, 1, 1, 1) == 0", "assert distance(-1, 2, 5, 10) == 10",
+      "assert distance(2, 0, 0, 0) == 2"]),
+    ("apply_discount(price, percent)", "return price reduced by percent per cent", """
+        def apply_discount(price, percent):
+            return price - price * percent / 100
+        """, """
+        def apply_discount(price, percent):
+            return price - percent
+        """, "assert apply_discount(50, 10) == 45",
+     ["assert apply_discount(50, 10) == 45", "assert apply_discount(100, 20) == 80", "assert apply_discount(19, 0) == 19",
+      "assert apply_discount(80, 25) == 60"]),
+    ("merge_dicts(a, b)",
+     "return a new dictionary with the entries of both a and b, taking the value from b when a key is in both, and leave a and b unchanged", """
+        def merge_dicts(a, b):
+            merged = dict(a)
+            merged.update(b)
+            return merged
+        """, """
+        def merge_dicts(a, b):
+            return a.update(b)
+        """, 'assert merge_dicts({"x": 1}, {"y": 2}) == {"x": 1, "y": 2}',
+     ['assert merge_dicts({"x": 1}, {"y": 2}) == {"x": 1, "y": 2}', 'assert merge_dicts({"k": 1}, {"k": 5}) == {"k": 5}',
+      'assert merge_dicts({}, {}) == {}', 'assert merge_dicts(first := {"x": 1}, {"x": 2}) == {"x": 2} and first == {"x": 1}']),
+    ("sort_by_length(words)",
+     "return the strings of the list words ordered from shortest to longest, keeping their original order when two have the same length", """
+        def sort_by_length(words):
+            return sorted(words, key=len)
+        """, """
+        def sort_by_length(words):
+            return sorted(words)
+        """, 'assert sort_by_length(["pear", "fig", "banana"]) == ["fig", "pear", "banana"]',
+     ['assert sort_by_length(["pear", "fig", "banana"]) == ["fig", "pear", "banana"]', 'assert sort_by_length([]) == []',
+      'assert sort_by_length(["bb", "aa", "c"]) == ["c", "bb", "aa"]', 'assert sort_by_length(["one"]) == ["one"]']),
+    ("hamming_distance(a, b)", "return at how many positions the equal-length strings a and b have different characters", """
+        def hamming_distance(a, b):
+            return sum(1 for x, y in zip(a, b) if x != y)
+        """, """
+        def hamming_distance(a, b):
+            return sum(1 for x, y in zip(a, b) if x == y)
+        """, 'assert hamming_distance("karolin", "kathrin") == 3',
+     ['assert hamming_distance("karolin", "kathrin") == 3', 'assert hamming_distance("", "") == 0',
+      'assert hamming_distance("abc", "abc") == 0', 'assert hamming_distance("0000", "1111") == 4']),
+    ("is_strong_password(password)",
+     "return True if password has at least 8 characters, at least one digit and at least one uppercase letter, else False", """
+        def is_strong_password(password):
+            has_digit = any(ch.isdigit() for ch in password)
+            has_upper = any(ch.isupper() for ch in password)
+            return len(password) >= 8 and has_digit and has_upper
+        """, """
+        def is_strong_password(password):
+            has_digit = any(ch.isdigit() for ch in password)
+            has_upper = any(ch.isupper() for ch in password)
+            return len(password) >= 8 and (has_digit or has_upper)
+        """, 'assert is_strong_password("longpassword1") is False',
+     ['assert is_strong_password("longpassword1") is False', 'assert is_strong_password("Secret123") is True',
+      'assert is_strong_password("Sh0rt") is False', 'assert is_strong_password("NODIGITSHERE") is False']),
+    ("english_list(words)",
+     'return the strings of the list words joined as in English: "x" for one, "x and y" for two, "x, y and z" for three or more, "" for none', """
+        def english_list(words):
+            if len(words) <= 1:
+                return "".join(words)
+            return ", ".join(words[:-1]) + " and " + words[-1]
+        """, """
+        def english_list(words):
+            if len(words) <= 1:
+                return "".join(words)
+            return ", ".join(words[:-1]) + ", and " + words[-1]
+        """, 'assert english_list(["red", "green", "blue"]) == "red, green and blue"',
+     ['assert english_list(["red", "green", "blue"]) == "red, green and blue"', 'assert english_list(["tea"]) == "tea"',
+      'assert english_list(["tea", "milk"]) == "tea and milk"', 'assert english_list([]) == ""']),
+    ("percent_change(old, new)", "return the change from old to new as a percentage of old (negative for a fall)", """
+        def percent_change(old, new):
+            return (new - old) / old * 100
+        """, """
+        def percent_change(old, new):
+            return (new - old) / new * 100
+        """, "assert percent_change(20, 30) == 50",
+     ["assert percent_change(20, 30) == 50", "assert percent_change(50, 25) == -50", "assert percent_change(8, 8) == 0",
+      "assert percent_change(4, 5) == 25"]),
+    ("ordinal(n)", 'return the positive integer n followed by its English ordinal suffix: "1st", "2nd", "3rd", "4th", "11th", "21st" and so on', """
+        def ordinal(n):
+            if n % 100 in (11, 12, 13):
+                return f"{n}th"
+            return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        """, """
+        def ordinal(n):
+            return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        """, 'assert ordinal(12) == "12th"',
+     ['assert ordinal(12) == "12th"', 'assert ordinal(1) == "1st"', 'assert ordinal(22) == "22nd"', 'assert ordinal(113) == "113th"',
+      'assert ordinal(4) == "4th"']),
+    ("safe_get(items, index, default)", "return items[index] when index is a valid non-negative position in the list items, else default", """
+        def safe_get(items, index, default):
+            if 0 <= index < len(items):
+                return items[index]
+            return default
+        """, """
+        def safe_get(items, index, default):
+            if 0 <= index <= len(items):
+                return items[index]
+            return default
+        """, "assert safe_get([1, 2, 3], 3, 0) == 0",
+     ["assert safe_get([1, 2, 3], 3, 0) == 0", "assert safe_get([1, 2, 3], 1, 0) == 2", 'assert safe_get([], 0, "none") == "none"',
+      'assert safe_get(["a"], -1, "x") == "x"']),
+    ("strip_comment(line)", 'return a line of Python code without its comment: the text before the first "#", with trailing spaces removed', """
+        def strip_comment(line):
+            return line.split("#")[0].rstrip()
+        """, """
+        def strip_comment(line):
+            return line.split("#")[0]
+        """, 'assert strip_comment("x = 1  # one") == "x = 1"',
+     ['assert strip_comment("x = 1  # one") == "x = 1"', 'assert strip_comment("print(2)") == "print(2)"',
+      'assert strip_comment("# only a comment") == ""', 'assert strip_comment("y = 3#") == "y = 3"']),
+    ("heading_level(line)", 'return how many "#" characters the line starts with, before any other character (0 if it does not start with "#")', """
+        def heading_level(line):
+            return len(line) - len(line.lstrip("#"))
+        """, """
+        def heading_level(line):
+            return line.count("#")
+        """, 'assert heading_level("## Title #2") == 2',
+     ['assert heading_level("## Title #2") == 2', 'assert heading_level("plain text") == 0', 'assert heading_level("# Intro") == 1',
+      'assert heading_level("") == 0', 'assert heading_level("### C# notes") == 3']),
+    ("rectangle_perimeter(width, height)", "return the perimeter of a rectangle with the given width and height", """
+        def rectangle_perimeter(width, height):
+            return 2 * (width + height)
+        """, """
+        def rectangle_perimeter(width, height):
+            return 2 * width + height
+        """, "assert rectangle_perimeter(3, 4) == 14",
+     ["assert rectangle_perimeter(3, 4) == 14", "assert rectangle_perimeter(1, 1) == 4", "assert rectangle_perimeter(10, 0) == 20",
+      "assert rectangle_perimeter(2.5, 1) == 7"]),
+    ("phone_digits(number)", "return only the digits of the phone number written in the string number, in order, as a string", """
+        def phone_digits(number):
+            return "".join(ch for ch in number if ch.isdigit())
+        """, """
+        def phone_digits(number):
+            return number.replace("-", "").replace(" ", "")
+        """, 'assert phone_digits("(555) 123-4567") == "5551234567"',
+     ['assert phone_digits("(555) 123-4567") == "5551234567"', 'assert phone_digits("555-0100") == "5550100"',
+      'assert phone_digits("") == ""', 'assert phone_digits("+44 20 7946 0958") == "442079460958"']),
+    ("count_word(text, word)", "return how many of the whitespace-separated words of text are equal to word, ignoring case", """
+        def count_word(text, word):
+            return sum(1 for candidate in text.lower().split() if candidate == word.lower())
+        """, """
+        def count_word(text, word):
+            return text.lower().count(word.lower())
+        """, 'assert count_word("The theme of the day", "the") == 2',
+     ['assert count_word("The theme of the day", "the") == 2', 'assert count_word("", "a") == 0',
+      'assert count_word("Go go GO", "go") == 3', 'assert count_word("cat dog", "bird") == 0']),
 ]
 CODE_ORDER = "wdwdw"  # 3 writes and 2 fixes, repeated: any prefix mixes both kinds
 
@@ -815,8 +1290,10 @@ safety requests and look-alikes, and conversations were written fresh rather tha
 the training set. The code items are functions that no bundled code training task defines (checked
 by name when the code sets are built).
 
-This is a small set for tracking a model between training runs, not a broad benchmark: with 16-30
-items per suite the 95% intervals are wide (about +/-0.18 at an accuracy of 0.5 with 30 items).
+This is a small set for tracking a model between training runs, not a broad benchmark: with 16-80
+items per suite the 95% intervals are wide (about +/-0.18 at an accuracy of 0.5 with 30 items, +/-0.11
+with the 80 code items). `posttrain compare` also gives a paired interval of each change, which is
+narrower when the same items move together.
 Items were written from general knowledge and not separately reviewed.
 
 ## License

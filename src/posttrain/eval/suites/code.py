@@ -2,8 +2,8 @@
 
 Items ``{"id", "prompt", "entry_point", "tests": ["assert f(1) == 2", ...], "kind": "write" | "debug"}``.
 The answer's code (:func:`posttrain.rewards.code.extract_code`, as the RL reward reads it) runs in
-:mod:`posttrain.sandbox` with the item's tests, one process per answer, all in parallel (30 answers
-take about 3 s on 2 cores; generating them at up to 256 new tokens takes far longer). An item scores
+:mod:`posttrain.sandbox` with the item's tests, one process per answer, all in parallel (the 80 answers
+take about 5 s on 2 cores; generating them at up to 256 new tokens takes far longer). An item scores
 the share of its tests passed (metric ``tests_passed``); ``pass@1`` is the share of items whose every
 test passes (answers are greedy, one per item).
 
@@ -87,6 +87,7 @@ class CodeSuite(Suite):
     data_file = "code.jsonl"
     generation = Generation(max_new_tokens=256)
     metrics: ClassVar[dict[str, bool | None]] = {"pass@1": True, "tests_passed": True}
+    full_score_metrics: ClassVar[tuple[str, ...]] = ("pass@1",)  # items carry tests_passed; pass@1 is aggregated from it
 
     def items(self) -> list[dict]:
         items = super().items()
@@ -95,7 +96,7 @@ class CodeSuite(Suite):
         return items
 
     def metric_of(self, item: dict) -> str:
-        return "tests_passed"  # an item's score is its share of tests; pass@1 is aggregated from it
+        return "tests_passed"  # an item's score is its share of tests
 
     def score(self, item: dict, answer: str) -> tuple[float, str]:
         return self.score_all([item], [answer], RunSettings())[0]
@@ -115,9 +116,6 @@ class CodeSuite(Suite):
                 result = next(results)
                 scored.append((result.fraction, describe(result)))
         return scored
-
-    def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:
-        return {"pass@1": fmean(item.score == 1.0 for item in scored), **super().aggregates(scored)}
 
 
 def _check_item(item: dict, path: str) -> None:
@@ -141,6 +139,7 @@ class CodeSampledSuite(CodeSuite):
     generation = Generation(max_new_tokens=256, samples=8, temperature=0.8)
     ks = (1, 2, generation.samples)  # the pass@k reported
     metrics: ClassVar[dict[str, bool | None]] = {f"pass@{k}": True for k in ks}
+    full_score_metrics: ClassVar[tuple[str, ...]] = ()  # items carry pass@1 (c / n); pass@2 and pass@n are not item means
 
     def metric_of(self, item: dict) -> str:
         return "pass@1"  # an item's score is its pass@1 estimate c / n

@@ -8,10 +8,9 @@ constraints all hold.
 
 from __future__ import annotations
 
-from statistics import fmean
 from typing import ClassVar
 
-from posttrain.eval.suite import Generation, ScoredItem, Suite, register
+from posttrain.eval.suite import Generation, Suite, register
 from posttrain.rewards.ifeval import check_all
 
 
@@ -21,12 +20,10 @@ class InstructionFollowingSuite(Suite):
     data_file = "instruction_following.jsonl"
     generation = Generation(max_new_tokens=128)
     metrics: ClassVar[dict[str, bool | None]] = {"accuracy": True, "all_followed": True}
+    full_score_metrics: ClassVar[tuple[str, ...]] = ("all_followed",)
 
     def score(self, item: dict, answer: str) -> tuple[float, str]:
         fraction, details = check_all(item["constraints"], answer)
         reasons = [f"{constraint['type']}: {'ok' if passed else 'FAILED'} ({reason})"
                    for constraint, (passed, reason) in zip(item["constraints"], details)]
         return fraction, "; ".join(reasons)
-
-    def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:
-        return {**super().aggregates(scored), "all_followed": fmean(item.score == 1.0 for item in scored)}

@@ -7,6 +7,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from posttrain.data.batching import common_prefix_length, pack_groups, packed_length
 from posttrain.data.render import Rendered
 from posttrain.models.logprobs import (
+    body_inputs,
     chunked_token_logps,
     packed_hidden,
     packed_token_logps,
@@ -174,4 +175,110 @@ def test_packed_gradients_equal_sequences_alone(segments, monkeypatch):
     for name, param in model.named_parameters():
         torch.testing.assert_close(packed_grads[name], param.grad, atol=1e-5, rtol=1e-4, msg=name)
     assert bool(calls) == segments
+    seg._registered = False
+
+
+def _tied_llama(pad_token_id=None):
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=True, pad_token_id=pad_token_id,
+    ))
+
+
+def _sft_grads(model, batches, uniform):
+    """Every parameter's gradient after one backward per (ids, mask) micro-batch, as SFT's step runs."""
+    model.zero_grad(set_to_none=True)
+    for ids, mask in batches:
+        logps, _ = sequence_token_logps(model, ids, torch.roll(ids, -1, dims=1), mask, chunk_size=5, uniform_grad=uniform)
+        (-logps.sum() / 40).backward()
+    return {name: param.grad.clone() for name, param in model.named_parameters()}
+
+
+@pytest.mark.parametrize("pad_token_id", [None, 3])
+def test_tied_full_fine_tuning_gradients_equal_the_stock_path(pad_token_id, monkeypatch):
+    """The tied embedding adds its rows into weight.grad itself, and the output layer's summed
+    gradient comes from a reused buffer: over two micro-batches (the second with the padding
+    token among its inputs) every gradient equals the stock embedding's with recomputed logits."""
+    model = _tied_llama(pad_token_id)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    torch.manual_seed(1)
+    first = torch.randint(0, 50, (2, 9))
+    second = torch.randint(0, 50, (3, 6))
+    second[1, 2] = 3  # the padding id (when set): nn.Embedding gives its row no gradient
+    batches = [(first, torch.rand(2, 9) < 0.7), (second, torch.rand(3, 6) < 0.7)]
+
+    fast = _sft_grads(model, batches, uniform=True)
+    assert "inputs_embeds" in body_inputs(model.model, first, model.lm_head.weight)
+    fast_again = _sft_grads(model, batches, uniform=True)  # the buffer now comes back from the last step
+    monkeypatch.setattr("posttrain.models.logprobs.body_inputs", lambda body, ids, weight: {"input_ids": ids})
+    stock = _sft_grads(model, batches, uniform=False)
+
+    assert fast.keys() == stock.keys()
+    for name in stock:
+        torch.testing.assert_close(fast[name], stock[name], atol=1e-6, rtol=1e-5, msg=name)
+        torch.testing.assert_close(fast_again[name], stock[name], atol=1e-6, rtol=1e-5, msg=name)
+    if pad_token_id is not None:  # the padding row learns only from the output layer, as in the stock path
+        assert stock["model.embed_tokens.weight"][3].abs().sum() > 0
+
+
+def test_two_forward_passes_before_one_backward_do_not_share_the_buffer():
+    """Two token-mean losses summed before one backward: each forward pass needs its own buffer."""
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 7, 8, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(30, 8, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 30, (2, 7))
+    total = sum(chunked_token_logps(hidden[i], weight, targets[i], 3, uniform_grad=True).mean() for i in range(2))
+    total.backward()
+    fast = weight.grad.clone()
+    weight.grad = None
+    full = torch.log_softmax(hidden @ weight.t(), dim=-1).gather(2, targets[..., None]).squeeze(2)
+    full.mean(1).sum().backward()
+    torch.testing.assert_close(fast, weight.grad)
+
+
+def test_untied_lora_and_no_grad_keep_the_stock_embedding():
+    model = _tied_llama()
+    ids = torch.randint(0, 50, (1, 4))
+    with torch.no_grad():
+        assert "input_ids" in body_inputs(model.model, ids, model.lm_head.weight)
+    model.lm_head.weight.requires_grad_(False)  # frozen, as under LoRA
+    assert "input_ids" in body_inputs(model.model, ids, model.lm_head.weight)
+    untied = _tiny_llama()
+    untied.lm_head.weight = torch.nn.Parameter(untied.lm_head.weight.detach().clone())
+    assert "input_ids" in body_inputs(untied.model, ids, untied.lm_head.weight)
+
+
+def test_causal_blocks_match_one_attention_call(monkeypatch):
+    """Right-padded rows attended in query blocks (3 here; the last one shorter) give the same
+    log-probs and gradients as one causal attention call, and the blocked path did run."""
+    import posttrain.models.segment_attention as seg
+
+    calls = []
+    original = seg.causal_blocks_attention_forward
+    monkeypatch.setattr(seg, "causal_blocks_attention_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(seg, "QUERY_BLOCK", 3)
+    monkeypatch.setattr(seg, "MIN_BLOCKED", 6)
+    seg._registered = False
+    model = _tiny_llama()
+    ids = torch.randint(1, 50, (2, 11))
+    mask = torch.ones(2, 11, dtype=torch.bool)
+    mask[1, 7:] = False  # the second row is right-padded
+    mask[:, -1] = False
+    weights = torch.randn(int(mask.sum()))
+
+    def run():
+        model.zero_grad()
+        logps, _ = sequence_token_logps(model, ids, torch.roll(ids, -1, dims=1), mask)
+        (logps * weights).sum().backward()
+        return logps.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    blocked = run()
+    assert len(calls) == 2  # one per layer
+    monkeypatch.setattr(seg, "MIN_BLOCKED", 100)
+    single = run()
+    assert len(calls) == 2
+    torch.testing.assert_close(blocked[0], single[0], atol=1e-6, rtol=1e-5)
+    for name in single[1]:
+        torch.testing.assert_close(blocked[1][name], single[1][name], atol=1e-6, rtol=1e-5, msg=name)
     seg._registered = False

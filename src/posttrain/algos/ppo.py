@@ -54,7 +54,11 @@ from posttrain.losses.policy import (
     whiten,
 )
 from posttrain.models.loading import load_tokenizer
-from posttrain.models.logprobs import backbone_and_head, chunked_token_logps
+from posttrain.models.logprobs import (
+    backbone_and_head,
+    body_inputs,
+    chunked_token_logps,
+)
 from posttrain.models.lora import count_parameters
 from posttrain.models.reward import RewardModel
 from posttrain.rollout.generate import Completion, SamplingParams
@@ -90,7 +94,7 @@ def logps_and_values(model, sequences: list[Rendered], pad_id: int, chunk: int) 
     forward pass. (N,), (N,): the value of token t is V(state before it), read where t is predicted."""
     batch = to_device(collate(sequences, pad_id), model_device(model))
     body, head_weight = backbone_and_head(model)
-    hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
+    hidden = body(**body_inputs(body, batch.input_ids, head_weight), use_cache=False).last_hidden_state  # (B, T, H)
     positions = batch.target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (N, H)
     logps = chunked_token_logps(selected, head_weight, batch.targets.reshape(-1)[positions], chunk)

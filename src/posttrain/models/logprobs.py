@@ -8,18 +8,44 @@ holds more than one chunk of logits either:
   (``g_i * (onehot_i - p_i) @ W``), so the forward pass stores ``(onehot_i - p_i) @ W`` per token
   (an ``(N, H)`` tensor, small) and the backward pass only scales it: one logits matmul saved;
 - the gradient with respect to ``weight`` (full fine-tuning; LoRA leaves ``lm_head`` frozen) is
-  recomputed chunk by chunk in the backward pass.
+  recomputed chunk by chunk in the backward pass, or, when the caller promises the same gradient
+  for every token (``uniform_grad``, SFT's token mean), summed in the forward pass into a buffer
+  reused from one micro-batch to the next.
+
+When the output layer shares its weight with the input embedding (SmolLM2 ties them), full
+fine-tuning looks the input up through :class:`_TiedEmbedding` (:func:`body_inputs`), which adds
+its rows' gradients into ``weight.grad`` in place instead of building a vocabulary-sized gradient.
 
 Used by every trainer (SFT, DPO, RL), so all of them share one numerically identical path.
 """
 
 from __future__ import annotations
 
+import weakref
 from contextlib import nullcontext
 
 import torch
 
 from posttrain.models import segment_attention as segments
+
+# One reused (V, H) buffer per trained output weight for the summed gradient of ``uniform_grad``:
+# a fresh one per micro-batch (113 MB for SmolLM2) is faulted in by the kernel page by page each time.
+# A buffer is taken from its forward pass until its backward pass; a second forward pass in between
+# (two losses summed before one backward) gets a fresh buffer instead.
+_weight_grad_buffers: dict[int, tuple[weakref.ref, torch.Tensor]] = {}  # id(weight) -> (weight, free buffer)
+
+
+def _take_weight_grad_buffer(weight: torch.Tensor) -> torch.Tensor:
+    owner, buffer = _weight_grad_buffers.pop(id(weight), (None, None))
+    if owner is None or owner() is not weight or buffer.shape != weight.shape or buffer.dtype != weight.dtype \
+            or buffer.device != weight.device:
+        return torch.empty_like(weight)
+    return buffer
+
+
+def _give_back_weight_grad_buffer(weight: torch.Tensor, buffer: torch.Tensor) -> None:
+    key = id(weight)
+    _weight_grad_buffers[key] = (weakref.ref(weight, lambda _: _weight_grad_buffers.pop(key, None)), buffer)
 
 
 class _ChunkedTokenLogps(torch.autograd.Function):
@@ -35,7 +61,9 @@ class _ChunkedTokenLogps(torch.autograd.Function):
         # recomputing every chunk's logits in backward.
         weight_grad_unit = None
         if need_weight_grad and uniform_grad:
-            weight_grad_unit = torch.zeros_like(weight).index_add_(0, targets, hidden)
+            weight_grad_unit = _take_weight_grad_buffer(weight)
+            if count == 0:
+                weight_grad_unit.zero_()
         lse = hidden.new_empty(count)
         for start in range(0, count, chunk_size):
             stop = min(start + chunk_size, count)
@@ -55,8 +83,10 @@ class _ChunkedTokenLogps(torch.autograd.Function):
                 # d logp / d logits = onehot - softmax, so the unit is W[target] - softmax @ W.
                 torch.addmm(weight.index_select(0, chunk_targets), probs, weight, alpha=-1.0,
                             out=hidden_grad_unit[start:stop])
-            if weight_grad_unit is not None:
-                weight_grad_unit.addmm_(probs.t(), hidden[start:stop], alpha=-1.0)
+            if weight_grad_unit is not None:  # the first chunk overwrites what the buffer held
+                weight_grad_unit.addmm_(probs.t(), hidden[start:stop], beta=1.0 if start else 0.0, alpha=-1.0)
+        if weight_grad_unit is not None:
+            weight_grad_unit.index_add_(0, targets, hidden)  # the one-hot part: + h_i on row target_i
         ctx.chunk_size = chunk_size
         ctx.weight_grad_unit = weight_grad_unit
         ctx.save_for_backward(hidden, weight, targets, lse, hidden_grad_unit)
@@ -70,7 +100,11 @@ class _ChunkedTokenLogps(torch.autograd.Function):
             grad_hidden = hidden_grad_unit * grad_logps[:, None]
         if ctx.needs_input_grad[1]:
             unit, ctx.weight_grad_unit = ctx.weight_grad_unit, None  # scaled in place: usable once
+            if unit is not None:
+                _give_back_weight_grad_buffer(weight, unit)  # free again once this backward pass has used it
             if unit is not None and bool((grad_logps == grad_logps[0]).all()):
+                # The buffer itself: autograd adds it into (or copies it to) weight.grad before any
+                # later forward pass can take it (a caller keeping it, as autograd.grad's result, must copy).
                 return grad_hidden, unit.mul_(grad_logps[0]), None, None, None
             # dW = sum_i g_i (onehot_i - p_i)^T h_i: the one-hot part adds g_i h_i to row target_i,
             # the softmax part is recomputed chunk by chunk.
@@ -94,6 +128,51 @@ def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
     return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size, uniform_grad)
 
 
+class _TiedEmbedding(torch.autograd.Function):
+    """The input embedding lookup of a weight the output layer shares (full fine-tuning of a tied
+    model), whose backward adds the looked-up rows' gradients into ``weight.grad`` in place.
+
+    The stock backward builds a dense (V, H) gradient for every call, zeros plus the rows, which
+    autograd then adds to the output layer's: for SmolLM2 a fresh 113 MB buffer per micro-batch,
+    faulted in by the kernel page by page. The in-place add touches only the looked-up rows. Its
+    order against autograd's own accumulation of the output layer's gradient does not matter: both
+    add into ``weight.grad``.
+    """
+
+    @staticmethod
+    def forward(ctx, ids, weight, padding_idx):
+        ctx.save_for_backward(ids)
+        ctx.weight, ctx.padding_idx = weight, padding_idx
+        return torch.nn.functional.embedding(ids, weight, padding_idx)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (ids,) = ctx.saved_tensors
+        weight, flat_ids = ctx.weight, ids.reshape(-1)
+        rows = grad_output.reshape(-1, weight.shape[1])
+        if ctx.padding_idx is not None:  # as nn.Embedding: the padding row gets no gradient
+            rows = rows.masked_fill((flat_ids == ctx.padding_idx)[:, None], 0.0)
+        if weight.grad is None:
+            weight.grad = torch.zeros_like(weight)
+        weight.grad.index_add_(0, flat_ids, rows.to(weight.grad.dtype))
+        return None, None, None
+
+
+def body_inputs(body, input_ids: torch.Tensor, head_weight: torch.Tensor) -> dict:
+    """The body's token inputs: ``input_ids``, or for a trained weight shared by a plain embedding
+    and the output layer, ``inputs_embeds`` from :class:`_TiedEmbedding`. Not under torch.distributed,
+    whose gradient hooks must see every gradient, nor for embeddings with hooks or special options."""
+    embedding = body.get_input_embeddings()
+    tied = (torch.is_grad_enabled() and head_weight.requires_grad and type(embedding) is torch.nn.Embedding
+            and embedding.weight is head_weight and embedding.max_norm is None
+            and not embedding.scale_grad_by_freq and not embedding.sparse
+            and not (embedding._forward_hooks or embedding._forward_pre_hooks)
+            and not (torch.distributed.is_available() and torch.distributed.is_initialized()))
+    if not tied:
+        return {"input_ids": input_ids}
+    return {"inputs_embeds": _TiedEmbedding.apply(input_ids, head_weight, embedding.padding_idx)}
+
+
 def backbone_and_head(model):
     """The transformer body (returns final-normed hidden states) and the output projection weight."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -111,21 +190,28 @@ def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int
     Returns (logps (N,), flat positions (N,)) for the N positions where target_mask is 1.
     """
     body, head_weight = backbone_and_head(model)
-    hidden = body(input_ids=input_ids, use_cache=False).last_hidden_state  # (B, T, H)
+    # Query blocks skip most of the masked half of long rows; not under gradient checkpointing,
+    # whose recompute in backward would run outside the switch.
+    blocked = input_ids.shape[1] >= segments.MIN_BLOCKED and not getattr(body, "gradient_checkpointing", False)
+    with segments.causal_blocks(body) if blocked else nullcontext(False):
+        hidden = body(**body_inputs(body, input_ids, head_weight), use_cache=False).last_hidden_state  # (B, T, H)
     flat_positions = target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)  # (N, H)
     logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size, uniform_grad)
     return logps, flat_positions
 
 
-def packed_hidden(body, batch):
+def packed_hidden(body, batch, head_weight: torch.Tensor | None = None):
     """Final-normed hidden states of a :class:`~posttrain.data.batching.PackedBatch`, flattened. (B*T, H)
+
+    ``head_weight``: the output layer's weight, when the caller uses it (see :func:`body_inputs`).
 
     Rows that share a prefix run their attention segment by segment
     (:mod:`posttrain.models.segment_attention`) where the model allows, else under the batch's mask.
     """
+    inputs = {"input_ids": batch.input_ids} if head_weight is None else body_inputs(body, batch.input_ids, head_weight)
     if batch.attention_mask is None:
-        hidden = body(input_ids=batch.input_ids, use_cache=False).last_hidden_state  # (B, T, H)
+        hidden = body(**inputs, use_cache=False).last_hidden_state  # (B, T, H)
         return hidden.reshape(-1, hidden.shape[-1])
     extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
     # Not under gradient checkpointing: its recompute in backward would run outside the switch.
@@ -134,7 +220,7 @@ def packed_hidden(body, batch):
     with segments.segment_attention(body) if by_segment else nullcontext(False) as switched:
         if switched:
             extra["packed_layout"] = batch.layout
-        hidden = body(input_ids=batch.input_ids, use_cache=False, **extra).last_hidden_state
+        hidden = body(**inputs, use_cache=False, **extra).last_hidden_state
     return hidden.reshape(-1, hidden.shape[-1])
 
 
@@ -142,5 +228,5 @@ def packed_token_logps(model, batch, chunk_size: int = 1024) -> torch.Tensor:
     """Log-probs of the loss tokens of a packed batch (shared prefixes run once), in its
     ``loss_owner`` order. (N,)"""
     body, head_weight = backbone_and_head(model)
-    selected = packed_hidden(body, batch).index_select(0, batch.loss_positions)  # (N, H)
+    selected = packed_hidden(body, batch, head_weight).index_select(0, batch.loss_positions)  # (N, H)
     return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size)

@@ -11,6 +11,13 @@ same numbers, the work and memory of the allowed scores only.
 
 Used through :func:`segment_attention` around a forward pass; the model's own attention
 implementation is restored afterwards, and rows without a layout fall back to it.
+
+The same module holds :func:`causal_blocks_attention_forward` (through :func:`causal_blocks`) for
+plain right-padded causal batches: PyTorch's CPU attention kernel splits keys into blocks of up to
+512 and skips only whole blocks above the diagonal, so a causal row of up to 512 tokens costs the
+full square. Attending query blocks of :data:`QUERY_BLOCK` tokens to the keys up to their own
+end skips most of the masked half: for a 512-token row (9 heads, head size 64) forward plus
+backward took 33 ms instead of 55 ms on one thread here, for 170-token rows 15 ms instead of 21.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import torch
 import torch.nn.functional as F
 
 NAME = "posttrain_segments"
+BLOCKS_NAME = "posttrain_causal_blocks"
+QUERY_BLOCK = 128  # queries per attention call of causal_blocks_attention_forward
+MIN_BLOCKED = 2 * QUERY_BLOCK  # shorter rows run in one call
 # Below this row width the full masked row is cheaper than the per-segment calls: GRPO's bench
 # groups (50-token prompt, 4 answers of 32 tokens) ran 3% slower segment by segment, rows of 460
 # tokens 2.5% faster, rows of 1,175 tokens 23% faster.
@@ -38,10 +48,7 @@ def segment_attention_forward(module, query, key, value, attention_mask, scaling
     """HF attention-interface function. query (B, Hq, T, D), key/value (B, Hkv, T, D);
     ``packed_layout[b] = (prefix_length, [(start, stop), ...])`` for row b. Returns (B, T, Hq, D)."""
     if packed_layout is None or dropout:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return _sdpa_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     width = query.shape[2]
     rows = []
     for b, (prefix, spans) in enumerate(packed_layout):
@@ -68,20 +75,43 @@ def segment_attention_forward(module, query, key, value, attention_mask, scaling
     return torch.cat(rows, dim=0).transpose(1, 2).contiguous(), None
 
 
+def _sdpa_forward(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def causal_blocks_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """HF attention-interface function for causal attention with no mask (right padding, no cache):
+    query block [s, e) attends to keys [0, e), the diagonal block under its causal mask. Anything
+    else (a mask, dropout, a cache, short rows) goes to SDPA. Returns (B, T, Hq, D)."""
+    width = query.shape[2]
+    if attention_mask is not None or dropout or key.shape[2] != width or width < MIN_BLOCKED:
+        return _sdpa_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    parts = []
+    for start in range(0, width, QUERY_BLOCK):
+        stop = min(start + QUERY_BLOCK, width)
+        q, k, v = query[:, :, start:stop], key[:, :, :stop], value[:, :, :stop]
+        if start == 0:
+            parts.append(_attend(q, k, v, scaling, causal=True))
+        else:  # query start + i sees keys up to start + i
+            mask = torch.ones(stop - start, stop, dtype=torch.bool, device=query.device).tril_(start)
+            parts.append(_attend(q, k, v, scaling, mask=mask))
+    return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+
+
 def _register() -> None:
     global _registered
     if not _registered:
         from transformers import AttentionInterface
 
         AttentionInterface.register(NAME, segment_attention_forward)
+        AttentionInterface.register(BLOCKS_NAME, causal_blocks_attention_forward)
         _registered = True
 
 
 @contextmanager
-def segment_attention(body):
-    """While inside, ``body``'s attention layers run :func:`segment_attention_forward` (given a
-    ``packed_layout`` keyword in the forward call). Only models whose attention goes through
-    transformers' attention interface with SDPA are switched; others are left alone."""
+def _switched(body, name: str):
     config = body.config
     current = getattr(config, "_attn_implementation_internal", None)
     if current != "sdpa":
@@ -89,8 +119,21 @@ def segment_attention(body):
         return
     _register()
     # The internal field, not the property: its setter re-validates and walks sub-configs.
-    config._attn_implementation_internal = NAME
+    config._attn_implementation_internal = name
     try:
         yield True
     finally:
         config._attn_implementation_internal = current
+
+
+def segment_attention(body):
+    """While inside, ``body``'s attention layers run :func:`segment_attention_forward` (given a
+    ``packed_layout`` keyword in the forward call). Only models whose attention goes through
+    transformers' attention interface with SDPA are switched; others are left alone."""
+    return _switched(body, NAME)
+
+
+def causal_blocks(body):
+    """While inside, ``body``'s attention layers run :func:`causal_blocks_attention_forward`; as
+    :func:`segment_attention`, only SDPA models are switched."""
+    return _switched(body, BLOCKS_NAME)

@@ -124,6 +124,8 @@ def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
     ``uniform_grad``: the caller expects the same gradient for every token (a plain token mean, as
     in SFT), so a trained ``weight``'s gradient is summed in the forward pass, saving a recompute
     of the logits in backward. A hint only: a backward that brings unequal gradients recomputes.
+    That summed gradient lives in a buffer the next forward pass reuses: ``.backward()`` adds it
+    into ``weight.grad`` at once, but a caller keeping it (``torch.autograd.grad``) must copy it.
     """
     return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size, uniform_grad)
 

@@ -56,7 +56,7 @@ from posttrain.losses.policy import (
 from posttrain.models.loading import load_tokenizer
 from posttrain.models.logprobs import (
     backbone_and_head,
-    body_inputs,
+    causal_hidden,
     chunked_token_logps,
 )
 from posttrain.models.lora import count_parameters
@@ -94,7 +94,7 @@ def logps_and_values(model, sequences: list[Rendered], pad_id: int, chunk: int) 
     forward pass. (N,), (N,): the value of token t is V(state before it), read where t is predicted."""
     batch = to_device(collate(sequences, pad_id), model_device(model))
     body, head_weight = backbone_and_head(model)
-    hidden = body(**body_inputs(body, batch.input_ids, head_weight), use_cache=False).last_hidden_state  # (B, T, H)
+    hidden = causal_hidden(body, batch.input_ids, head_weight)  # (B, T, H)
     positions = batch.target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (N, H)
     logps = chunked_token_logps(selected, head_weight, batch.targets.reshape(-1)[positions], chunk)

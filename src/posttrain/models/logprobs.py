@@ -184,19 +184,34 @@ def backbone_and_head(model):
     return inner.model, head.weight
 
 
+def _may_switch(body) -> bool:
+    """Whether a forward pass may swap the attention implementation: not under gradient
+    checkpointing, whose recompute in backward would run outside the switch."""
+    return not getattr(body, "gradient_checkpointing", False)
+
+
+def causal_hidden(body, input_ids: torch.Tensor, head_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Final-normed hidden states of a right-padded batch under plain causal attention. (B, T, H)
+
+    Right padding needs no attention mask: with causal attention no real token sees a pad. Rows
+    of :data:`~posttrain.models.segment_attention.MIN_BLOCKED` tokens or more attend in query
+    blocks, skipping most of the masked half. ``head_weight``: as for :func:`packed_hidden`.
+    """
+    inputs = {"input_ids": input_ids} if head_weight is None else body_inputs(body, input_ids, head_weight)
+    blocked = input_ids.shape[1] >= segments.MIN_BLOCKED and _may_switch(body)
+    with segments.causal_blocks(body) if blocked else nullcontext(False):
+        return body(**inputs, use_cache=False).last_hidden_state
+
+
 def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int = 1024, uniform_grad: bool = False):
     """Log-probs of the masked target tokens of a right-padded batch.
 
-    input_ids, targets, target_mask: (B, T); targets are input_ids shifted left by one.
-    Right padding needs no attention mask: with causal attention no real token sees a pad.
+    input_ids, targets, target_mask: (B, T); targets are input_ids shifted left by one (the body
+    runs through :func:`causal_hidden`).
     Returns (logps (N,), flat positions (N,)) for the N positions where target_mask is 1.
     """
     body, head_weight = backbone_and_head(model)
-    # Query blocks skip most of the masked half of long rows; not under gradient checkpointing,
-    # whose recompute in backward would run outside the switch.
-    blocked = input_ids.shape[1] >= segments.MIN_BLOCKED and not getattr(body, "gradient_checkpointing", False)
-    with segments.causal_blocks(body) if blocked else nullcontext(False):
-        hidden = body(**body_inputs(body, input_ids, head_weight), use_cache=False).last_hidden_state  # (B, T, H)
+    hidden = causal_hidden(body, input_ids, head_weight)  # (B, T, H)
     flat_positions = target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)  # (N, H)
     logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size, uniform_grad)
@@ -211,14 +226,12 @@ def packed_hidden(body, batch, head_weight: torch.Tensor | None = None):
     Rows that share a prefix run their attention segment by segment
     (:mod:`posttrain.models.segment_attention`) where the model allows, else under the batch's mask.
     """
-    inputs = {"input_ids": batch.input_ids} if head_weight is None else body_inputs(body, batch.input_ids, head_weight)
     if batch.attention_mask is None:
-        hidden = body(**inputs, use_cache=False).last_hidden_state  # (B, T, H)
+        hidden = causal_hidden(body, batch.input_ids, head_weight)  # (B, T, H)
         return hidden.reshape(-1, hidden.shape[-1])
+    inputs = {"input_ids": batch.input_ids} if head_weight is None else body_inputs(body, batch.input_ids, head_weight)
     extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
-    # Not under gradient checkpointing: its recompute in backward would run outside the switch.
-    by_segment = (batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH
-                  and not getattr(body, "gradient_checkpointing", False))
+    by_segment = batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH and _may_switch(body)
     with segments.segment_attention(body) if by_segment else nullcontext(False) as switched:
         if switched:
             extra["packed_layout"] = batch.layout

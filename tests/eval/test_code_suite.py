@@ -152,7 +152,8 @@ def test_sampled_suite_estimates_pass_at_k_from_every_sample(monkeypatch):
     monkeypatch.setattr("posttrain.eval.generation.answer_requests", canned)
     suite = CodeSampledSuite()
     result = evaluate_model(None, None, [suite], model_name="canned", items={"code-sampled": ITEMS})
-    assert [(request.samples, request.temperature) for request in seen] == [(8, 0.8), (8, 0.8)]  # the suite's settings
+    # the suite's settings; answers end at the closing code fence
+    assert [(request.samples, request.temperature, request.stop) for request in seen] == [(8, 0.8, ("\n```\n",))] * 2
     values = {name: metric["value"] for name, metric in result["metrics"].items()}
     # item 1: n=4, c=2; item 2: n=4, c=1. pass@2 = 1 - C(n-c, 2)/C(n, 2): 1 - 1/6 and 1 - 3/6.
     assert values["code-sampled.pass@1"] == pytest.approx((2 / 4 + 1 / 4) / 2)
@@ -176,3 +177,26 @@ def test_sampled_answers_are_seeded_and_n_per_request(tiny_model):
     assert answer_requests(model, tokenizer, requests, seed=5, batch_size=4) == answers
     assert len(set(answers[0])) > 1  # three draws at temperature 1 from a random model differ
 
+
+
+def test_a_suites_stop_strings_end_its_answers_and_stay_in_them(monkeypatch, tiny_model):
+    from posttrain.eval import generation
+    from posttrain.models.loading import load_model, load_tokenizer
+
+    seen = []
+
+    def fake_generate(model, tokenizer, chats, params, **_):  # the cut itself is generate_chat's (tested there)
+        seen.append(params)
+        text = "code\n```\nprose after"
+        if params.stop and params.include_stop:
+            text = text[: text.index(params.stop[0]) + len(params.stop[0])]
+        return [type("Completion", (), {"text": text})()] * (len(chats) * params.n)
+
+    monkeypatch.setattr(generation, "generate_chat", fake_generate)
+    tokenizer, model = load_tokenizer(tiny_model), load_model(tiny_model)
+    chat = [{"role": "user", "content": "Write f."}]
+    requests = [generation.Request(chat, None, 8, stop=("\n```\n",)), generation.Request(chat, None, 8)]
+    answers = generation.answer_requests(model, tokenizer, requests, batch_size=2)
+    assert sorted(tuple(params.stop) for params in seen) == [(), ("\n```\n",)]  # two groups: stop differs
+    assert all(params.include_stop for params in seen)
+    assert answers == ["code\n```\n", "code\n```\nprose after"]

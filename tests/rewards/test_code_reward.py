@@ -123,6 +123,26 @@ def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
     one_by_one = [code_tests_passed("p", c, **{k: v for k, v in r.items() if k != "prompt"})
                   for c, r in zip(completions, rows)]
     assert one_by_one == scores
+    # A recipe's all_pass_bonus (a bound kwarg) keeps the one parallel call and adds the bonus.
+    calls.clear()
+    bonus = combine({"name": "code_tests_passed", "kwargs": {"all_pass_bonus": 0.5}})
+    scores, _, failures = score_rollouts(bonus, ["p"] * 3, completions, rows)
+    assert scores == [0.5, 1.5, 0.0] and failures == [] and calls == [2]
+
+
+def test_a_bound_kwarg_the_batch_scorer_lacks_scores_one_by_one():
+    import functools
+
+    from posttrain.rewards.registry import _batch_scorer
+
+    def reward(prompt, completion, *, scale=1.0, **_):
+        return scale * len(completion)
+
+    reward.score_batch = lambda prompts, completions: [0.0] * len(prompts)  # knows no scale
+    assert _batch_scorer(reward) == (reward.score_batch, {})
+    assert _batch_scorer(functools.partial(reward, scale=2.0)) == (None, {})
+    scores, _, failures = score_rollouts(functools.partial(reward, scale=2.0), ["p", "p"], ["ab", "abc"], [{}, {}])
+    assert scores == [4.0, 6.0] and failures == []
 
 
 def test_a_recipe_reward_list_binds_the_all_pass_bonus():

@@ -1,6 +1,6 @@
 """How evaluation items become model answers: greedy, batched, with tools when an item has them.
 
-Requests with the same settings (``max_new_tokens``, tool schemas, samples and temperature) share
+Requests with the same settings (``max_new_tokens``, tool schemas, samples, temperature, stop strings) share
 batches, across suites; within a group they are ordered by length so a batch holds prompts of
 similar size. Decoding is greedy (temperature 0) unless a suite samples several answers per item,
 seeded by the run's seed; either way answers depend only on the model, the prompts, the seed and the
@@ -31,6 +31,7 @@ class Request:
     max_new_tokens: int
     samples: int = 1  # > 1: that many answers, sampled at ``temperature``
     temperature: float = 0.0
+    stop: tuple[str, ...] = ()  # the answer ends at the first of these it writes, which stays in it
 
 
 def tools_system_prompt(tools: list[dict]) -> str:
@@ -73,22 +74,24 @@ def answer_requests(
     """Answers to ``requests``, in order: a string each, or a list of ``samples`` strings for a request
     that samples several; ``on_answered(count)`` after each batch (a progress bar)."""
     native_tools = template_renders_tools(tokenizer) if any(r.tools for r in requests) else True
-    groups: dict[tuple[int, str], list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     prepared: list[tuple[list[dict], list[dict] | None]] = []
     for index, request in enumerate(requests):
         messages, tools = request.messages, request.tools or None
         if tools and not native_tools:
             messages, tools = with_tools_in_system(messages, tools), None
         prepared.append((messages, tools))
-        key = (request.max_new_tokens, json.dumps(tools, sort_keys=True), request.samples, request.temperature)
+        key = (request.max_new_tokens, json.dumps(tools, sort_keys=True), request.samples, request.temperature,
+               request.stop)
         groups.setdefault(key, []).append(index)
     answers: list = [""] * len(requests)
     # Every chunk decodes with the same weights: lay them out for the CPU kernels once for all.
     with cpu_decode_linears(model):
-        for (max_new_tokens, _, samples, temperature), indices in groups.items():
+        for (max_new_tokens, _, samples, temperature, stop), indices in groups.items():
             # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
             indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
-            params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples, seed=seed)
+            params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=samples, seed=seed,
+                                    stop=list(stop), include_stop=True)
             # Each call decodes ``batch_size`` rows at a time and refills the rows of finished answers;
             # four batches' worth per call keeps the rows full and the progress bar moving.
             chunk = 4 * batch_size
@@ -109,4 +112,4 @@ def requests_for(suite, items: list[dict]) -> list[Request]:
     """What to generate for each of a suite's items."""
     generation = suite.generation
     return [Request(suite.messages(item), suite.tools(item), suite.max_new_tokens(item), generation.samples,
-                    generation.temperature) for item in items]
+                    generation.temperature, generation.stop) for item in items]

@@ -41,12 +41,14 @@ DATA_DIR = Path(__file__).parent / "data"
 @dataclass(frozen=True)
 class Generation:
     """How a suite's answers are generated: greedy by default; ``samples`` > 1 draws that many answers
-    per item at ``temperature`` (seeded by the run's seed, so a run is still reproducible)."""
+    per item at ``temperature`` (seeded by the run's seed, so a run is still reproducible). An answer
+    ends at the first of ``stop`` it writes (kept in the answer): what follows cannot change its score."""
 
     max_new_tokens: int
     tools: list[dict] | None = None  # tool schemas for every item; an item's own "tools" field wins
     samples: int = 1
     temperature: float = 0.0
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,9 @@ def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: 
     return result.fraction + (all_pass_bonus if result.all_passed else 0.0)
 
 
-def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict]) -> list[float]:
-    """:func:`code_tests_passed` (no bonus) for a whole batch, the programs run in parallel, one per core."""
+def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], all_pass_bonus: float = 0.0
+                 ) -> list[float]:
+    """:func:`code_tests_passed` for a whole batch, the programs run in parallel, one per core."""
     from posttrain.sandbox import run_many
 
     jobs, indexes = [], []
@@ -142,11 +143,11 @@ def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict]) -
             indexes.append(index)
     scores = [0.0] * len(completions)
     for index, result in zip(indexes, run_many(jobs)):
-        scores[index] = result.fraction
+        scores[index] = result.fraction + (all_pass_bonus if result.all_passed else 0.0)
     return scores
 
 
-# score_rollouts calls this instead of one sample at a time; a bound all_pass_bonus (a partial) skips it.
+# score_rollouts calls this instead of one sample at a time, with a recipe's all_pass_bonus.
 code_tests_passed.score_batch = _score_batch  # type: ignore[attr-defined]
 
 

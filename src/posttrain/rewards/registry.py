@@ -159,15 +159,28 @@ def _as_score(value: Any) -> float:
     return float(value)
 
 
+def _batch_scorer(fn: RewardFn) -> tuple[Callable | None, dict]:
+    """``fn``'s ``score_batch`` and the kwargs to pass it: a reward bound with kwargs (a partial, from a
+    recipe's ``kwargs``) keeps its batch path when ``score_batch`` takes those kwargs too."""
+    if hasattr(fn, "score_batch"):
+        return fn.score_batch, {}
+    if isinstance(fn, functools.partial) and not fn.args and hasattr(fn.func, "score_batch"):
+        parameters = inspect.signature(fn.func.score_batch).parameters
+        if all(key in parameters for key in fn.keywords):
+            return fn.func.score_batch, dict(fn.keywords)
+    return None, {}
+
+
 def _score_part(part: WeightedReward, prompts: Sequence, completions: Sequence[str], fields: list[dict],
                 failures: list[dict]) -> list[float]:
     """One reward's scores; a sample whose reward raised scores 0.0 and is appended to ``failures``."""
     batch, batch_error = None, None
-    if hasattr(part.fn, "score_batch"):  # e.g. a reward model: one batched forward instead of one per sample
+    score_batch, bound = _batch_scorer(part.fn)
+    if score_batch is not None:  # e.g. a reward model: one batched forward instead of one per sample
         try:
-            takes_rows = "rows" in inspect.signature(part.fn.score_batch).parameters  # code: each row's tests
+            takes_rows = "rows" in inspect.signature(score_batch).parameters  # code: each row's tests
             extra = {"rows": fields} if takes_rows else {}
-            batch = list(part.fn.score_batch(list(prompts), list(completions), **extra))
+            batch = list(score_batch(list(prompts), list(completions), **extra, **bound))
             if len(batch) != len(prompts):
                 raise ValueError(f"score_batch returned {len(batch)} scores for {len(prompts)} samples")
         except Exception as error:  # noqa: BLE001  (a failed batch fails each of its samples, below)

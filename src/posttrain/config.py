@@ -56,7 +56,8 @@ class TrainConfig(BaseConfig):
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
     batch_size: int = Field(16, gt=0, description="Rows per optimizer step (the global batch).")
     micro_batch_tokens: int | None = Field(
-        None, gt=0, description="Token budget of one forward pass (rows x padded length); default: max_length."
+        None, gt=0, description="Token budget of one forward pass (packed rows: their tokens; padded rows: rows x "
+                                "longest); default: max_length."
     )
     logits_chunk: int = Field(1024, gt=0, description="Tokens per chunk of the output projection (memory vs speed).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
@@ -102,6 +103,8 @@ class SFTConfig(TrainConfig):
 
     format: str = Field("sft", description="Data format: sft (messages or prompt/completion).")
     assistant_only_loss: bool = Field(True, description="Loss on assistant tokens only (else on every token).")
+    packing: bool = Field(True, description="Run a micro-batch's rows back to back in one row, no padding, each "
+                                            "attending within itself (false: right-padded rows).")
 
 
 class DPOConfig(TrainConfig):

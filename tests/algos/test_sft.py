@@ -79,6 +79,18 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_model, sft_data, tmp_p
         assert a[step] == pytest.approx(b[step], rel=1e-4), step
 
 
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_packed_rows_train_as_padded_rows(tiny_model, sft_data, tmp_path, finetune):
+    """Rows back to back in one row (the default) or right-padded: the same losses, held-out loss too."""
+    packed = make_config(tiny_model, sft_data, tmp_path / "packed", max_steps=4, finetune=finetune)
+    padded = make_config(tiny_model, sft_data, tmp_path / "padded", max_steps=4, finetune=finetune, packing=False)
+    assert packed.packing and not padded.packing
+    a, b = train_sft(packed), train_sft(padded)
+    assert a["eval_loss"] == pytest.approx(b["eval_loss"], rel=1e-4)
+    for step, loss in losses(tmp_path / "packed").items():
+        assert loss == pytest.approx(losses(tmp_path / "padded")[step], rel=1e-4), step
+
+
 def test_final_models_load_with_transformers(tiny_model, sft_data, tmp_path):
     train_sft(make_config(tiny_model, sft_data, tmp_path / "run", max_steps=2, save_format="both"))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final")

@@ -4,7 +4,13 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from posttrain.data.batching import common_prefix_length, pack_groups, packed_length
+from posttrain.data.batching import (
+    common_prefix_length,
+    pack_documents,
+    pack_groups,
+    packed_length,
+    split_packs,
+)
 from posttrain.data.render import Rendered
 from posttrain.models.logprobs import (
     body_inputs,
@@ -116,6 +122,69 @@ def test_pack_groups_layout_by_hand():
     assert packed_length([chosen, rejected]) == 5 and common_prefix_length([chosen, rejected]) == 2
     plain = pack_groups([[alone], [chosen]], pad_token_id=0)
     assert plain.attention_mask is None and plain.position_ids is None  # nothing shared: a plain causal batch
+
+
+def test_pack_documents_layout_by_hand():
+    """Rows [1 2 3] (loss on 3) and [4 5] (loss on 5) back to back: 1 2 3 4 5, positions 0 1 2 0 1."""
+    batch = pack_documents([_rendered([1, 2, 3], 2), _rendered([4, 5], 1)])
+    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5]]
+    assert batch.position_ids.tolist() == [[0, 1, 2, 0, 1]]
+    assert batch.attention_mask[0, 0].int().tolist() == [[1, 0, 0, 0, 0],
+                                                        [1, 1, 0, 0, 0],
+                                                        [1, 1, 1, 0, 0],
+                                                        [0, 0, 0, 1, 0],
+                                                        [0, 0, 0, 1, 1]]
+    assert batch.loss_positions.tolist() == [1, 3] and batch.loss_targets.tolist() == [3, 5]
+    assert batch.loss_owner.tolist() == [0, 1] and batch.last_positions.tolist() == [2, 4]
+    assert batch.layout == [(0, [(0, 3), (3, 5)])] and batch.num_tokens == 5 and batch.num_loss_tokens == 2
+
+
+def test_split_packs_first_fit_longest_first():
+    lengths = {10: 300, 11: 200, 12: 250, 13: 100, 14: 50}
+    # 300 -> pack A (212 left); 250 -> B (262); 200 -> A (12); 100 -> B (162); 50 -> B (112)
+    assert split_packs([10, 11, 12, 13, 14], lengths, 512) == [[10, 11], [12, 13, 14]]
+    assert split_packs([13], lengths, 100) == [[13]]
+
+
+@pytest.mark.parametrize("path", ["segments", "blocks", "mask"])
+def test_packed_documents_equal_rows_alone(path, monkeypatch):
+    """Full fine-tuning of a tied model on packed rows, as SFT runs it (uniform_grad): the same
+    log-probs and gradients as each row alone, segment by segment (short segments in one call or
+    in query blocks) or under the block-diagonal mask when the attention cannot be switched."""
+    import contextlib
+
+    import posttrain.models.segment_attention as seg
+
+    calls = []
+    original = seg.segment_attention_forward
+    monkeypatch.setattr(seg, "segment_attention_forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    if path == "blocks":
+        monkeypatch.setattr(seg, "QUERY_BLOCK", 3)
+        monkeypatch.setattr(seg, "MIN_BLOCKED", 6)
+    if path == "mask":
+        monkeypatch.setattr(seg, "segment_attention", lambda body: contextlib.nullcontext(False))
+    seg._registered = False
+    model = _tied_llama()
+    rows = [_rendered(torch.randint(1, 50, (n,)).tolist(), p) for n, p in ((9, 3), (4, 1), (13, 5))]
+    batch = pack_documents(rows)
+    total = batch.num_loss_tokens
+    model.zero_grad(set_to_none=True)
+    packed = packed_token_logps(model, batch, chunk_size=4, uniform_grad=True)
+    (-packed.sum() / total).backward()
+    packed_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    alone = []
+    for row in rows:  # the stock model on each row alone: full logits, its own attention
+        ids = torch.tensor(row.input_ids)
+        logps = torch.log_softmax(model(ids[None]).logits[0, :-1], -1).gather(1, ids[1:, None]).squeeze(1)
+        logps = logps[torch.tensor(row.loss_mask[1:], dtype=torch.bool)]
+        (-logps.sum() / total).backward()
+        alone.append(logps.detach())
+    torch.testing.assert_close(packed.detach(), torch.cat(alone), atol=1e-5, rtol=1e-5)
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(packed_grads[name], param.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert len(calls) == (0 if path == "mask" else 2)  # one per layer when switched
+    seg._registered = False
 
 
 def test_packed_logps_and_rewards_equal_sequences_alone():

@@ -14,13 +14,20 @@ from pathlib import Path
 import torch
 
 from posttrain.config import SFTConfig
-from posttrain.data.batching import MicroBatch, collate, split_micro_batches
+from posttrain.data.batching import (
+    MicroBatch,
+    PackedBatch,
+    collate,
+    pack_documents,
+    split_micro_batches,
+    split_packs,
+)
 from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render
 from posttrain.errors import DataError, UserError
 from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
-from posttrain.models.logprobs import sequence_token_logps
+from posttrain.models.logprobs import packed_token_logps, sequence_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.training import distributed, loop
 from posttrain.training.device import model_device, to_device
@@ -86,13 +93,24 @@ def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Render
     return train_rows, eval_rows, stats
 
 
-def micro_batches_for(rows: list[Rendered], indices: list[int], config, pad_id: int) -> list[MicroBatch]:
+def micro_batches_for(rows: list[Rendered], indices: list[int], config, pad_id: int) -> list[MicroBatch | PackedBatch]:
+    """The forward passes of these rows: packs of back-to-back rows (``packing``) or right-padded
+    micro-batches, each within ``micro_batch_tokens``."""
     lengths = {i: len(rows[i]) for i in indices}
+    if config.packing:
+        return [pack_documents([rows[i] for i in pack]) for pack in split_packs(indices, lengths, config.micro_batch_tokens)]
     groups = split_micro_batches(indices, lengths, config.micro_batch_tokens)
     return [collate([rows[i] for i in group], pad_id) for group in groups]
 
 
-def train_step(model, micro_batches: list[MicroBatch], config, filler: MicroBatch | None = None) -> float:
+def micro_batch_logps(model, mb: MicroBatch | PackedBatch, chunk_size: int, uniform_grad: bool = False) -> torch.Tensor:
+    """Log-probs of a micro-batch's loss tokens. (N,)"""
+    if isinstance(mb, PackedBatch):
+        return packed_token_logps(model, mb, chunk_size, uniform_grad)
+    return sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, chunk_size, uniform_grad)[0]
+
+
+def train_step(model, micro_batches: list[MicroBatch | PackedBatch], config, filler=None) -> float:
     """Forward and backward over this rank's part of one global batch (all of it in one process);
     returns the global batch's token-mean loss. ``filler`` keeps FSDP ranks in step (zero weight)."""
     # Every rank divides by the loss tokens of the whole global batch, so the parts add up.
@@ -100,8 +118,7 @@ def train_step(model, micro_batches: list[MicroBatch], config, filler: MicroBatc
     loss_sum, device = 0.0, model_device(model)
     for mb, weight in distributed.balanced(micro_batches, filler):
         mb = to_device(mb, device)  # one micro-batch at a time on the device
-        logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk,
-                                        uniform_grad=True)  # a token mean: every token's gradient is the same
+        logps = micro_batch_logps(model, mb, config.logits_chunk, uniform_grad=True)  # a token mean: one gradient for all
         loss = sft_loss(logps, total) * weight
         loss.backward()
         loss_sum += loss.item()
@@ -118,8 +135,7 @@ def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
     nll, count = 0.0, 0
     for mb in micro_batches_for(rows, list(range(len(rows))), config, pad_id):
         mb = to_device(mb, model_device(model))
-        logps, _ = sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, config.logits_chunk)
-        nll -= logps.sum().item()
+        nll -= micro_batch_logps(model, mb, config.logits_chunk).sum().item()
         count += mb.num_loss_tokens
     model.train(was_training)
     return nll / max(count, 1)

@@ -2,10 +2,12 @@
 
 The global batch (``batch_size`` rows, one optimizer step) is fixed by the seed and the epoch,
 so a resumed run sees exactly the batches an uninterrupted one would. Rows are grouped by
-length inside windows of several global batches, then each global batch is cut into
-micro-batches whose padded size (rows x longest row) stays within ``micro_batch_tokens``.
-Micro-batches are right-padded and need no attention mask: under causal attention a real token
-never looks at a pad that comes after it, so the results equal an unpadded run.
+length inside windows of several global batches, then each global batch is cut into forward
+passes of at most ``micro_batch_tokens``: packs of rows run back to back in one row
+(:func:`split_packs`, :func:`pack_documents`; no padding at all), or right-padded micro-batches
+(:func:`split_micro_batches`, :func:`collate`; rows x longest row within the budget). Right-padded
+micro-batches need no attention mask: under causal attention a real token never looks at a pad
+that comes after it, so the results equal an unpadded run.
 """
 
 from __future__ import annotations
@@ -112,6 +114,52 @@ class PackedBatch:
     num_tokens: int  # tokens run, each shared prefix counted once
     # Per row: (prefix length, [(start, stop) of each sequence's own part]); None as above.
     layout: list[tuple[int, list[tuple[int, int]]]] | None = None
+
+    @property
+    def num_loss_tokens(self) -> int:
+        return int(self.loss_positions.numel())
+
+
+def split_packs(rows: list[int], lengths: list[int], micro_batch_tokens: int) -> list[list[int]]:
+    """Cut one global batch into packs of at most ``micro_batch_tokens`` tokens in all (no padding):
+    longest rows first, each into the first pack with room (first-fit decreasing)."""
+    packs, room = [], []
+    for index in sorted(rows, key=lambda i: (-lengths[i], i)):
+        slot = next((k for k, free in enumerate(room) if lengths[index] <= free), None)
+        if slot is None:
+            packs.append([])
+            room.append(micro_batch_tokens)
+            slot = len(packs) - 1
+        packs[slot].append(index)
+        room[slot] -= lengths[index]
+    return packs
+
+
+def pack_documents(rows: list[Rendered]) -> PackedBatch:
+    """Unrelated sequences back to back in one row, no padding: position ids restart at every
+    sequence and its tokens attend within it only, so each is computed exactly as alone. The
+    layout has no prefix; the mask (for models whose attention cannot run segment by segment) is
+    block-diagonal causal. Loss tokens come out sequence by sequence, as from :func:`collate`."""
+    ids, positions, segment, spans = [], [], [], []
+    loss_positions, loss_targets, loss_owner, last_positions = [], [], [], []
+    for owner, row in enumerate(rows):
+        start = len(ids)
+        spans.append((start, start + len(row)))
+        ids += row.input_ids
+        positions += range(len(row))
+        segment += [owner] * len(row)
+        for t in range(len(row) - 1):
+            if row.loss_mask[t + 1]:  # position t is scored on token t+1
+                loss_positions.append(start + t)
+                loss_targets.append(row.input_ids[t + 1])
+                loss_owner.append(owner)
+        last_positions.append(start + len(row) - 1)
+    seg = torch.tensor(segment, dtype=torch.long)
+    attention_mask = (torch.ones(len(ids), len(ids), dtype=torch.bool).tril() & (seg[:, None] == seg[None, :]))
+    return PackedBatch(torch.tensor([ids], dtype=torch.long), torch.tensor([positions], dtype=torch.long),
+                       attention_mask[None, None], torch.tensor(loss_positions, dtype=torch.long),
+                       torch.tensor(loss_targets, dtype=torch.long), torch.tensor(loss_owner, dtype=torch.long),
+                       torch.tensor(last_positions, dtype=torch.long), len(ids), [(0, spans)])
 
 
 def pack_groups(groups: list[list[Rendered]], pad_token_id: int) -> PackedBatch:

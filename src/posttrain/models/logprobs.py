@@ -231,7 +231,10 @@ def packed_hidden(body, batch, head_weight: torch.Tensor | None = None):
         return hidden.reshape(-1, hidden.shape[-1])
     inputs = {"input_ids": batch.input_ids} if head_weight is None else body_inputs(body, batch.input_ids, head_weight)
     extra = {"attention_mask": batch.attention_mask, "position_ids": batch.position_ids}
-    by_segment = batch.layout is not None and batch.input_ids.shape[1] >= segments.MIN_WIDTH and _may_switch(body)
+    # Rows without a shared prefix (packed documents) always go segment by segment: each segment is
+    # a plain causal call, never dearer than the masked row.
+    by_segment = batch.layout is not None and _may_switch(body) and (
+        batch.input_ids.shape[1] >= segments.MIN_WIDTH or not any(prefix for prefix, _ in batch.layout))
     with segments.segment_attention(body) if by_segment else nullcontext(False) as switched:
         if switched:
             extra["packed_layout"] = batch.layout
@@ -239,9 +242,9 @@ def packed_hidden(body, batch, head_weight: torch.Tensor | None = None):
     return hidden.reshape(-1, hidden.shape[-1])
 
 
-def packed_token_logps(model, batch, chunk_size: int = 1024) -> torch.Tensor:
+def packed_token_logps(model, batch, chunk_size: int = 1024, uniform_grad: bool = False) -> torch.Tensor:
     """Log-probs of the loss tokens of a packed batch (shared prefixes run once), in its
-    ``loss_owner`` order. (N,)"""
+    ``loss_owner`` order. (N,) ``uniform_grad``: as for :func:`chunked_token_logps`."""
     body, head_weight = backbone_and_head(model)
     selected = packed_hidden(body, batch, head_weight).index_select(0, batch.loss_positions)  # (N, H)
-    return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size)
+    return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size, uniform_grad)

@@ -43,6 +43,24 @@ def _attend(query, key, value, scaling, mask=None, causal=False):
                                           enable_gqa=query.shape[1] != key.shape[1])
 
 
+def _causal_attend(query, key, value, scaling):
+    """Plain causal attention of (B, H, T, D) rows; rows of :data:`MIN_BLOCKED` tokens or more in
+    query blocks of :data:`QUERY_BLOCK`, block [s, e) against keys [0, e). (B, Hq, T, D)"""
+    width = query.shape[2]
+    if width < MIN_BLOCKED:
+        return _attend(query, key, value, scaling, causal=True)
+    parts = []
+    for start in range(0, width, QUERY_BLOCK):
+        stop = min(start + QUERY_BLOCK, width)
+        q, k, v = query[:, :, start:stop], key[:, :, :stop], value[:, :, :stop]
+        if start == 0:
+            parts.append(_attend(q, k, v, scaling, causal=True))
+        else:  # query start + i sees keys up to start + i
+            mask = torch.ones(stop - start, stop, dtype=torch.bool, device=query.device).tril_(start)
+            parts.append(_attend(q, k, v, scaling, mask=mask))
+    return torch.cat(parts, dim=2)
+
+
 def segment_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
                               packed_layout=None, **kwargs):
     """HF attention-interface function. query (B, Hq, T, D), key/value (B, Hkv, T, D);
@@ -53,13 +71,13 @@ def segment_attention_forward(module, query, key, value, attention_mask, scaling
     rows = []
     for b, (prefix, spans) in enumerate(packed_layout):
         q, k, v = query[b : b + 1], key[b : b + 1], value[b : b + 1]
-        pieces = [_attend(q[:, :, :prefix], k[:, :, :prefix], v[:, :, :prefix], scaling, causal=True)] if prefix else []
+        pieces = [_causal_attend(q[:, :, :prefix], k[:, :, :prefix], v[:, :, :prefix], scaling)] if prefix else []
         end = prefix
         for start, stop in spans:
             if stop == start:
                 continue
             if not prefix:
-                pieces.append(_attend(q[:, :, start:stop], k[:, :, start:stop], v[:, :, start:stop], scaling, causal=True))
+                pieces.append(_causal_attend(q[:, :, start:stop], k[:, :, start:stop], v[:, :, start:stop], scaling))
             else:
                 # The answer's queries see every prompt key and the answer's keys up to their own.
                 length = stop - start
@@ -88,16 +106,7 @@ def causal_blocks_attention_forward(module, query, key, value, attention_mask, s
     width = query.shape[2]
     if attention_mask is not None or dropout or key.shape[2] != width or width < MIN_BLOCKED:
         return _sdpa_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    parts = []
-    for start in range(0, width, QUERY_BLOCK):
-        stop = min(start + QUERY_BLOCK, width)
-        q, k, v = query[:, :, start:stop], key[:, :, :stop], value[:, :, :stop]
-        if start == 0:
-            parts.append(_attend(q, k, v, scaling, causal=True))
-        else:  # query start + i sees keys up to start + i
-            mask = torch.ones(stop - start, stop, dtype=torch.bool, device=query.device).tril_(start)
-            parts.append(_attend(q, k, v, scaling, mask=mask))
-    return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
+    return _causal_attend(query, key, value, scaling).transpose(1, 2).contiguous(), None
 
 
 def _register() -> None:

@@ -82,6 +82,8 @@ def test_reward_is_the_share_of_tests_passed():
     assert code_tests_passed("q", half, tests=TESTS, entry_point="add") == 0.5
     assert code_tests_passed("q", half, tests=TESTS, entry_point="add", all_pass_bonus=0.5) == 0.5
     assert code_tests_passed("q", ADD, tests=TESTS, entry_point="add", all_pass_bonus=0.5) == 1.5
+    assert code_tests_passed("q", half, tests=TESTS, entry_point="add", partial_credit=False) == 0.0
+    assert code_tests_passed("q", ADD, tests=TESTS, entry_point="add", partial_credit=False) == 1.0
     # no code, code that does not parse, code that raises when loaded, the wrong name
     assert code_tests_passed("q", "It is a + b.", tests=TESTS, entry_point="add") == 0.0
     assert code_tests_passed("q", "```python\ndef add(a, b)\n    return a + b\n```", tests=TESTS) == 0.0
@@ -128,6 +130,10 @@ def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
     bonus = combine({"name": "code_tests_passed", "kwargs": {"all_pass_bonus": 0.5}})
     scores, _, failures = score_rollouts(bonus, ["p"] * 3, completions, rows)
     assert scores == [0.5, 1.5, 0.0] and failures == [] and calls == [2]
+    calls.clear()
+    binary = combine({"name": "code_tests_passed", "kwargs": {"partial_credit": False}})
+    scores, _, failures = score_rollouts(binary, ["p"] * 3, completions, rows)
+    assert scores == [0.0, 1.0, 0.0] and failures == [] and calls == [2]
 
 
 def test_a_bound_kwarg_the_batch_scorer_lacks_scores_one_by_one():

@@ -113,11 +113,14 @@ def _unfenced_code(lines: list[str], entry_point: str | None) -> str | None:
 
 
 def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: str | None = None,
-                      all_pass_bonus: float = 0.0, **_: Any) -> float:
+                      all_pass_bonus: float = 0.0, partial_credit: bool = True, **_: Any) -> float:
     """The share of the row's ``tests`` the completion's code passes, plus ``all_pass_bonus`` if all pass.
+    ``partial_credit=False``: 1.0 when every test passes (plus the bonus), else 0.0.
 
-    0.0 when the completion holds no code. Each call runs the code once in the sandbox (its own
-    process, with time and memory limits).
+    Partial credit pays for handing a debugging task's broken function back unchanged, since it
+    fails only some tests (the embedded model does that for half the held-out debugging items). 0.0 when the
+    completion holds no code. Each call runs the code once in the sandbox (its own process, with
+    time and memory limits).
     """
     tests = _checked_tests(tests)
     code = extract_code(completion, entry_point)
@@ -125,12 +128,16 @@ def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: 
         return 0.0
     from posttrain.sandbox import run_code
 
-    result = run_code(code, tests)
-    return result.fraction + (all_pass_bonus if result.all_passed else 0.0)
+    return _score(run_code(code, tests), all_pass_bonus, partial_credit)
 
 
-def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], all_pass_bonus: float = 0.0
-                 ) -> list[float]:
+def _score(result, all_pass_bonus: float, partial_credit: bool) -> float:
+    base = result.fraction if partial_credit else float(result.all_passed)
+    return base + (all_pass_bonus if result.all_passed else 0.0)
+
+
+def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], all_pass_bonus: float = 0.0,
+                 partial_credit: bool = True) -> list[float]:
     """:func:`code_tests_passed` for a whole batch, the programs run in parallel, one per core."""
     from posttrain.sandbox import run_many
 
@@ -143,7 +150,7 @@ def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], a
             indexes.append(index)
     scores = [0.0] * len(completions)
     for index, result in zip(indexes, run_many(jobs)):
-        scores[index] = result.fraction + (all_pass_bonus if result.all_passed else 0.0)
+        scores[index] = _score(result, all_pass_bonus, partial_credit)
     return scores
 
 

@@ -136,6 +136,17 @@ def test_a_batch_is_scored_in_parallel_with_each_rows_tests(monkeypatch):
     assert scores == [0.0, 1.0, 0.0] and failures == [] and calls == [2]
 
 
+@pytest.mark.parametrize("kwargs, message", [({"partial_credit": "false"}, "partial_credit must be true or false"),
+                                             ({"all_pass_bonus": "0.5"}, "all_pass_bonus must be a number")])
+def test_mistyped_reward_options_stop_the_batch_with_one_line(kwargs, message):
+    reward = combine({"name": "code_tests_passed", "kwargs": kwargs})
+    rows = [{"prompt": "p", "entry_point": "add", "tests": TESTS}] * 2
+    with pytest.raises(UserError, match=message):
+        score_rollouts(reward, ["p", "p"], [f"```python\n{ADD}\n```", "no code"], rows)
+    with pytest.raises(UserError, match=message):
+        code_tests_passed("p", "no code", tests=TESTS, **kwargs)
+
+
 def test_a_bound_kwarg_the_batch_scorer_lacks_scores_one_by_one():
     import functools
 

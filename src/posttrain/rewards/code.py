@@ -122,6 +122,7 @@ def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: 
     completion holds no code. Each call runs the code once in the sandbox (its own process, with
     time and memory limits).
     """
+    _check_options(all_pass_bonus, partial_credit)
     tests = _checked_tests(tests)
     code = extract_code(completion, entry_point)
     if code is None:
@@ -129,6 +130,14 @@ def code_tests_passed(prompt: str, completion: str, *, tests: Any, entry_point: 
     from posttrain.sandbox import run_code
 
     return _score(run_code(code, tests), all_pass_bonus, partial_credit)
+
+
+def _check_options(all_pass_bonus: Any, partial_credit: Any) -> None:
+    """A recipe's kwargs arrive unchecked: a quoted "false" would silently keep partial credit."""
+    if not isinstance(partial_credit, bool):
+        raise UserError(f"code_tests_passed: partial_credit must be true or false, got {partial_credit!r}")
+    if isinstance(all_pass_bonus, bool) or not isinstance(all_pass_bonus, int | float):
+        raise UserError(f"code_tests_passed: all_pass_bonus must be a number, got {all_pass_bonus!r}")
 
 
 def _score(result, all_pass_bonus: float, partial_credit: bool) -> float:
@@ -140,6 +149,8 @@ def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], a
                  partial_credit: bool = True) -> list[float]:
     """:func:`code_tests_passed` for a whole batch, the programs run in parallel, one per core."""
     from posttrain.sandbox import run_many
+
+    _check_options(all_pass_bonus, partial_credit)
 
     jobs, indexes = [], []
     for index, (completion, row) in enumerate(zip(completions, rows)):

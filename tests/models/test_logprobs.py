@@ -12,6 +12,7 @@ from posttrain.data.batching import (
     split_packs,
 )
 from posttrain.data.render import Rendered
+from posttrain.models import logprobs
 from posttrain.models.logprobs import (
     body_inputs,
     chunked_token_logps,
@@ -55,6 +56,38 @@ def test_chunked_logps_match_full_logits_and_gradients(chunk_size, uniform_hint,
     torch.testing.assert_close(chunked, full)
     torch.testing.assert_close(grads[0], hidden.grad)
     torch.testing.assert_close(grads[1], weight.grad)
+
+
+def test_logits_scratch_is_reused_and_never_leaks_into_results():
+    """On CPU each chunk's logits go into one kept buffer per output weight, grown to the largest
+    chunk: a later, larger call must neither change an earlier result nor differ from full logits."""
+    torch.manual_seed(0)
+    weight = torch.randn(40, 8, requires_grad=True)
+    results = []
+    for rows in (5, 300, 3):  # grows past one step of SCRATCH_ROWS, then shrinks
+        hidden = torch.randn(rows, 8, requires_grad=True)
+        targets = torch.randint(0, 40, (rows,))
+        logps = chunked_token_logps(hidden, weight, targets, chunk_size=512)
+        logps.sum().backward()
+        results.append((hidden, targets, logps.detach().clone(), logps))
+    scratch = logprobs._logits_scratch[id(weight)][1]
+    assert scratch.shape == (512, 40)  # 300 rows rounded up to whole steps of 256, within chunk_size
+    for hidden, targets, before, logps in results:
+        torch.testing.assert_close(logps.detach(), before)
+        full = torch.log_softmax(hidden.detach() @ weight.detach().t(), dim=-1).gather(1, targets[:, None]).squeeze(1)
+        torch.testing.assert_close(before, full)
+
+
+def test_tied_weight_gradient_buffer_is_kept_across_steps():
+    """zero_grad(set_to_none=True) drops the tied weight's gradient every step; the next step's
+    first micro-batch gets the same memory back, zeroed, instead of a fresh (V, H) buffer."""
+    model = _tied_llama()
+    batches = [(torch.randint(0, 50, (2, 9)), torch.ones(2, 9, dtype=torch.bool))]
+    first = _sft_grads(model, batches, uniform=True)
+    kept = model.lm_head.weight.grad  # held here, so a fresh buffer could not land at its address
+    second = _sft_grads(model, batches, uniform=True)
+    assert model.lm_head.weight.grad is kept
+    torch.testing.assert_close(second["model.embed_tokens.weight"], first["model.embed_tokens.weight"])  # zeroed, not added to
 
 
 def test_frozen_head_gets_no_gradient():

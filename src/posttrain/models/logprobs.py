@@ -16,6 +16,10 @@ When the output layer shares its weight with the input embedding (SmolLM2 ties t
 fine-tuning looks the input up through :class:`_TiedEmbedding` (:func:`body_inputs`), which adds
 its rows' gradients into ``weight.grad`` in place instead of building a vocabulary-sized gradient.
 
+On CPU the vocabulary-sized buffers (a chunk's logits, the tied weight's gradient) are kept and
+reused rather than allocated afresh: glibc serves blocks of 32 MB or more from new mappings
+(:mod:`posttrain.training.memory`), which the kernel faults in page by page on every use.
+
 Used by every trainer (SFT, DPO, RL), so all of them share one numerically identical path.
 """
 
@@ -44,8 +48,41 @@ def _take_weight_grad_buffer(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _give_back_weight_grad_buffer(weight: torch.Tensor, buffer: torch.Tensor) -> None:
+    _keep(_weight_grad_buffers, weight, buffer)
+
+
+def _keep(store: dict, weight: torch.Tensor, buffer: torch.Tensor) -> None:
+    """Remember ``buffer`` for ``weight`` until the weight is freed."""
     key = id(weight)
-    _weight_grad_buffers[key] = (weakref.ref(weight, lambda _: _weight_grad_buffers.pop(key, None)), buffer)
+    store[key] = (weakref.ref(weight, lambda _: store.pop(key, None)), buffer)
+
+
+# On CPU, one kept (rows, V) scratch per output weight for the logits chunk, grown to the largest
+# chunk seen (at most ``chunk_size`` rows): freshly allocated, every chunk's logits (85 MB for 431
+# SmolLM2 tokens) came from a new mapping that the kernel faulted in page by page, about 5% of a
+# full fine-tuning step's CPU time. CUDA's caching allocator already reuses its blocks.
+_logits_scratch: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
+SCRATCH_ROWS = 256  # the scratch grows in steps of this many rows
+
+
+def _logits_buffer(weight: torch.Tensor, rows: int, chunk_size: int) -> torch.Tensor | None:
+    """A (rows, V) buffer to write one chunk's logits into, or None where fresh memory is cheap."""
+    if weight.device.type != "cpu":
+        return None
+    owner, buffer = _logits_scratch.get(id(weight), (None, None))
+    if owner is None or owner() is not weight or buffer.shape[0] < rows or buffer.dtype != weight.dtype \
+            or buffer.shape[1] != weight.shape[0]:
+        grown = min(max(chunk_size, rows), -(-rows // SCRATCH_ROWS) * SCRATCH_ROWS)
+        buffer = weight.new_empty(grown, weight.shape[0])
+        _keep(_logits_scratch, weight, buffer)
+    return buffer[:rows]
+
+
+def _chunk_logits(hidden: torch.Tensor, weight: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``hidden @ weight.T`` (C, V), written into the kept scratch where there is one: the result
+    is only valid until the next call for this weight."""
+    buffer = _logits_buffer(weight, hidden.shape[0], chunk_size)
+    return hidden @ weight.t() if buffer is None else torch.mm(hidden, weight.t(), out=buffer)
 
 
 class _ChunkedTokenLogps(torch.autograd.Function):
@@ -68,11 +105,12 @@ class _ChunkedTokenLogps(torch.autograd.Function):
         for start in range(0, count, chunk_size):
             stop = min(start + chunk_size, count)
             chunk_targets = targets[start:stop]
-            logits = hidden[start:stop] @ weight.t()  # (C, V)
+            logits = _chunk_logits(hidden[start:stop], weight, chunk_size)  # (C, V)
             target_logit = logits.gather(1, chunk_targets[:, None]).squeeze(1)
-            # One fused pass over the (C, V) logits, then one in-place exp: a separate
-            # logsumexp, subtract and exp cost three more passes and a (C, V) temporary.
-            log_probs = torch.log_softmax(logits, dim=-1)
+            # One fused pass over the (C, V) logits (in place on CPU, whose kernel reads each row
+            # before writing it), then one in-place exp: a separate logsumexp, subtract and exp
+            # cost three more passes and a (C, V) temporary.
+            log_probs = torch.log_softmax(logits, dim=-1, out=logits if logits.device.type == "cpu" else None)
             del logits
             target_logps = log_probs.gather(1, chunk_targets[:, None]).squeeze(1)
             logps[start:stop] = target_logps
@@ -112,7 +150,7 @@ class _ChunkedTokenLogps(torch.autograd.Function):
             grad_weight = torch.zeros_like(weight).index_add_(0, targets, scaled_hidden)
             for start in range(0, hidden.shape[0], ctx.chunk_size):
                 stop = min(start + ctx.chunk_size, hidden.shape[0])
-                probs = (hidden[start:stop] @ weight.t()).sub_(lse[start:stop, None]).exp_()  # (C, V)
+                probs = _chunk_logits(hidden[start:stop], weight, ctx.chunk_size).sub_(lse[start:stop, None]).exp_()  # (C, V)
                 grad_weight.addmm_(probs.t(), scaled_hidden[start:stop], alpha=-1.0)
         return grad_hidden, grad_weight, None, None, None
 
@@ -128,6 +166,22 @@ def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
     into ``weight.grad`` at once, but a caller keeping it (``torch.autograd.grad``) must copy it.
     """
     return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size, uniform_grad)
+
+
+# The tied weight's gradient buffer, kept across optimizer steps on CPU: ``zero_grad(set_to_none=True)``
+# drops ``weight.grad`` every step, and a fresh (V, H) buffer (113 MB for SmolLM2) is faulted in by
+# the kernel page by page; zeroing the kept one is a plain memset.
+_tied_grads: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
+
+
+def _zeroed_grad(weight: torch.Tensor) -> torch.Tensor:
+    if weight.device.type != "cpu":
+        return torch.zeros_like(weight)
+    owner, buffer = _tied_grads.get(id(weight), (None, None))
+    if owner is None or owner() is not weight or buffer.shape != weight.shape or buffer.dtype != weight.dtype:
+        buffer = torch.empty_like(weight)
+        _keep(_tied_grads, weight, buffer)
+    return buffer.zero_()
 
 
 class _TiedEmbedding(torch.autograd.Function):
@@ -154,8 +208,8 @@ class _TiedEmbedding(torch.autograd.Function):
         rows = grad_output.reshape(-1, weight.shape[1])
         if ctx.padding_idx is not None:  # as nn.Embedding: the padding row gets no gradient
             rows = rows.masked_fill((flat_ids == ctx.padding_idx)[:, None], 0.0)
-        if weight.grad is None:
-            weight.grad = torch.zeros_like(weight)
+        if weight.grad is None:  # the step's first micro-batch: this runs before the output layer's gradient lands
+            weight.grad = _zeroed_grad(weight)
         weight.grad.index_add_(0, flat_ids, rows.to(weight.grad.dtype))
         return None, None, None
 

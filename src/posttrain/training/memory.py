@@ -7,8 +7,10 @@ of all CPU time spent in the kernel, and the step ran about 25% slower than with
 113 loss-tokens/s in the SFT benchmark, one run each). Keeping every freed block instead lets
 fragmentation ratchet resident memory up with the run's length (3.83 GB after 16 steps, 3.96 GB
 after 40). The middle setting used here: blocks under 32 MB (activations) come from the heap and
-are reused; larger ones (logits chunks, full gradients) keep their own mappings and go back to
-the system when freed; at most 256 MB of free heap top is kept rather than trimmed.
+are reused; larger ones keep their own mappings and go back to the system when freed; at most
+256 MB of free heap top is kept rather than trimmed. The vocabulary-sized buffers a step needs
+every time (a logits chunk, the tied weight's gradient) are kept by :mod:`posttrain.models.logprobs`
+itself: fresh, they were faulted in on every micro-batch.
 """
 
 from __future__ import annotations

@@ -165,11 +165,12 @@ class RunningBatch:
     """
 
     def __init__(self) -> None:
-        self.sequences: list = []
         self.cache = None
         self.attention_mask: torch.Tensor | None = None
         self.next_positions: torch.Tensor | None = None
         self.next_tokens: torch.Tensor | None = None  # (B,) sampled, not yet fed to the model
+        # Last: another thread that sees no rows (the server's idle check) then sees no cache either.
+        self.sequences: list = []
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -195,10 +196,10 @@ class RunningBatch:
         """Keep only ``rows``, then drop the leading columns no remaining row attends to."""
         if len(rows) == len(self.sequences):
             return
-        self.sequences = [self.sequences[row] for row in rows]
         if not rows:
             self.__init__()
             return
+        self.sequences = [self.sequences[row] for row in rows]
         index = torch.tensor(rows, dtype=torch.long, device=self.attention_mask.device)
         self.attention_mask = self.attention_mask[index]
         self.next_positions, self.next_tokens = self.next_positions[index], self.next_tokens[index]

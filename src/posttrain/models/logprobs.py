@@ -170,7 +170,8 @@ def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
 
 # The tied weight's gradient buffer, kept across optimizer steps on CPU: ``zero_grad(set_to_none=True)``
 # drops ``weight.grad`` every step, and a fresh (V, H) buffer (113 MB for SmolLM2) is faulted in by
-# the kernel page by page; zeroing the kept one is a plain memset.
+# the kernel page by page; zeroing the kept one is a plain memset. So ``weight.grad`` is the same
+# tensor every step: a caller keeping last step's gradient must copy it.
 _tied_grads: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
 
 

@@ -40,9 +40,8 @@ _weight_grad_buffers: dict[int, tuple[weakref.ref, torch.Tensor]] = {}  # id(wei
 
 
 def _take_weight_grad_buffer(weight: torch.Tensor) -> torch.Tensor:
-    owner, buffer = _weight_grad_buffers.pop(id(weight), (None, None))
-    if owner is None or owner() is not weight or buffer.shape != weight.shape or buffer.dtype != weight.dtype \
-            or buffer.device != weight.device:
+    buffer = _kept_for(_weight_grad_buffers, weight, take=True)
+    if buffer is None or buffer.shape != weight.shape or buffer.dtype != weight.dtype or buffer.device != weight.device:
         return torch.empty_like(weight)
     return buffer
 
@@ -57,6 +56,12 @@ def _keep(store: dict, weight: torch.Tensor, buffer: torch.Tensor) -> None:
     store[key] = (weakref.ref(weight, lambda _: store.pop(key, None)), buffer)
 
 
+def _kept_for(store: dict, weight: torch.Tensor, take: bool = False) -> torch.Tensor | None:
+    """The buffer :func:`_keep` remembered for this very ``weight`` (removed when ``take``), else None."""
+    owner, buffer = (store.pop if take else store.get)(id(weight), (None, None))
+    return buffer if owner is not None and owner() is weight else None
+
+
 # On CPU, one kept (rows, V) scratch per output weight for the logits chunk, grown to the largest
 # chunk seen (at most ``chunk_size`` rows): freshly allocated, every chunk's logits (85 MB for 431
 # SmolLM2 tokens) came from a new mapping that the kernel faulted in page by page, about 5% of a
@@ -69,10 +74,9 @@ def _logits_buffer(weight: torch.Tensor, rows: int, chunk_size: int) -> torch.Te
     """A (rows, V) buffer to write one chunk's logits into, or None where fresh memory is cheap."""
     if weight.device.type != "cpu":
         return None
-    owner, buffer = _logits_scratch.get(id(weight), (None, None))
-    if owner is None or owner() is not weight or buffer.shape[0] < rows or buffer.dtype != weight.dtype \
-            or buffer.shape[1] != weight.shape[0]:
-        grown = min(max(chunk_size, rows), -(-rows // SCRATCH_ROWS) * SCRATCH_ROWS)
+    buffer = _kept_for(_logits_scratch, weight)
+    if buffer is None or buffer.shape[0] < rows or buffer.shape[1] != weight.shape[0] or buffer.dtype != weight.dtype:
+        grown = min(chunk_size, -(-rows // SCRATCH_ROWS) * SCRATCH_ROWS)  # a chunk never exceeds chunk_size rows
         buffer = weight.new_empty(grown, weight.shape[0])
         _keep(_logits_scratch, weight, buffer)
     return buffer[:rows]
@@ -178,8 +182,8 @@ _tied_grads: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
 def _zeroed_grad(weight: torch.Tensor) -> torch.Tensor:
     if weight.device.type != "cpu":
         return torch.zeros_like(weight)
-    owner, buffer = _tied_grads.get(id(weight), (None, None))
-    if owner is None or owner() is not weight or buffer.shape != weight.shape or buffer.dtype != weight.dtype:
+    buffer = _kept_for(_tied_grads, weight)
+    if buffer is None or buffer.shape != weight.shape or buffer.dtype != weight.dtype:
         buffer = torch.empty_like(weight)
         _keep(_tied_grads, weight, buffer)
     return buffer.zero_()

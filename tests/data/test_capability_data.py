@@ -11,13 +11,13 @@ from posttrain.data.bundled import make_capability
 from posttrain.data.bundled.make_capability import (
     FORMATS,
     SETS,
+    declines,
     eval_overlaps,
     tool_call,
 )
 from posttrain.data.formats import load_examples
 from posttrain.data.render import render
 from posttrain.eval.data.make_eval import normalise_prompt, user_turns
-from posttrain.eval.refusal import classify_refusal
 from posttrain.eval.suite import make_suite
 from posttrain.eval.suites.tool_use import score_tool_answer
 from posttrain.rewards.ifeval import instruction_following
@@ -125,15 +125,16 @@ def test_math_answers_end_in_the_form_the_math_suite_extracts(files):
     assert rows[0]["messages"][-1]["content"] != rows[1]["messages"][-1]["content"]
 
 
-def test_refusals_and_look_alikes_read_as_the_safety_suite_expects(files):
+def test_refusals_decline_and_look_alike_answers_do_not(files):
+    """Checked with the generator's own opening check, not the eval's refusal classifier (kept independent)."""
     harmful = {prompt for prompt, _ in make_capability.HARMFUL_NEW}
     benign = {prompt for prompt, _ in make_capability.BENIGN_NEW}
     for row in files["capability_preference"]:
         if row["category"] == "over_refusal":
             assert row["prompt"] in benign
-            assert (classify_refusal(row["chosen"])[0], classify_refusal(row["rejected"])[0]) == (False, True)
+            assert (declines(row["chosen"]), declines(row["rejected"])) == (False, True)
         if row["category"] == "safety" and isinstance(row["prompt"], str) and row["prompt"] in harmful:
-            assert (classify_refusal(row["chosen"])[0], classify_refusal(row["rejected"])[0]) == (True, False)
+            assert (declines(row["chosen"]), declines(row["rejected"])) == (True, False)
 
 
 def test_no_eval_item_appears_in_any_capability_file(files):

@@ -21,7 +21,8 @@ The surface forms are the ones the evaluation suites read: a tool call is the re
 ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` with the tool schemas in a system message
 written by :func:`posttrain.eval.generation.tools_system_prompt` (SmolLM2's chat template ignores
 ``tools``; rows keep the schemas in ``tools`` too), math ends with ``Answer: N`` or ``... = N.``,
-refusals open with a phrase :mod:`posttrain.eval.refusal` recognises. No eval-suite user turn appears
+refusals say "I can't" or "I won't" in their first two sentences (:func:`declines`, this generator's own
+check: the evaluation's refusal classifier is kept independent of the training data). No eval-suite user turn appears
 here (after the suites' normalisation), no eval math operand set occurs together in a prompt, and each
 held-out split is disjoint from every train split; :func:`check` enforces this on every build.
 
@@ -46,7 +47,6 @@ from posttrain.data.bundled.card import generator_main
 from posttrain.eval.data.make_eval import FILES as EVAL_FILES
 from posttrain.eval.data.make_eval import normalise_prompt, user_turns
 from posttrain.eval.generation import tools_system_prompt
-from posttrain.eval.refusal import classify_refusal
 from posttrain.rewards.ifeval import check_all
 from posttrain.rewards.math import math_correct
 
@@ -1448,6 +1448,14 @@ def _prompt_key(row: Row) -> str:
     return " | ".join(normalise_prompt(turn) for turn in user_turns(row))
 
 
+def declines(answer: str) -> bool:
+    """Whether ``answer`` says "I can't" or "I won't" in its first two sentences: how this generator's
+    refusals are written and its answers are not. Deliberately not :mod:`posttrain.eval.refusal`, so the
+    evaluation does not measure whether a model learned the phrases its classifier looks for."""
+    opening = " ".join(re.split(r"(?<=[.!?])\s+", answer.strip())[:2])
+    return re.search(r"\bI (?:can't|won't)\b", opening) is not None
+
+
 def check(sets: dict[str, Split]) -> None:
     """No eval item anywhere, held-out disjoint from every train split, verifiers accept the references."""
     all_rows = [row for train, held in sets.values() for row in train + held]
@@ -1477,8 +1485,8 @@ def check(sets: dict[str, Split]) -> None:
         prompt = row["messages"][-2]["content"]
         harmful = prompt in {q for q, _ in HARMFUL_NEW + HARMFUL_NEW_HELD_OUT}
         benign = prompt in {q for q, _ in BENIGN_NEW + BENIGN_NEW_HELD_OUT}
-        if (harmful or benign) and classify_refusal(last)[0] != harmful:
-            raise AssertionError(f"refusal classifier disagrees with the intended answer: {prompt}")
+        if (harmful or benign) and declines(last) != harmful:
+            raise AssertionError(f"a refusal that does not decline, or an answer that does: {prompt}")
 
 
 # ====================================================================== writing and the data card
@@ -1585,7 +1593,8 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
         "operands, cities and units for the weather calls, names, pets, codes, lists and day changes for the",
         "dialogues, and a grid of 14 constraint templates over 25 topics. The generator checks every compliant",
         "answer and every violation against the ifeval checks, every math reference with `math_correct`, and",
-        "every new refusal and look-alike answer with the safety suite's refusal classifier.", "",
+        "every new refusal and look-alike answer with its own check that refusals (and only they) say \"I can't\"",
+        "or \"I won't\" (not the evaluation's refusal classifier).", "",
         "No item of the evaluation suites (`posttrain/eval/data`) appears here: no user turn equals an eval",
         "user turn after the suites' normalisation, and no math prompt contains all the numbers of an eval",
         "math prompt. Held-out splits use their own topics, cities, names, scenarios and operands, and no",

@@ -13,7 +13,7 @@
     posttrain gate NEW.json --baseline OLD.json ... regression gate: exit 1 when a metric regressed
     posttrain run RECIPE.yaml [--dry-run]           the whole pipeline: stages chained by name, resumable
     posttrain loop LOOP.yaml                        one retraining round from collected feedback
-    posttrain label import|serve|add-user|export|progress   the labeling app and its feedback store
+    posttrain label import|serve|add-user|reset-password|export|progress   the labeling app and its store
     posttrain serve MODEL                           OpenAI-compatible server that captures user feedback
 
 Every config key of a stage is also a command-line option (``--lr 2e-5`` or ``--max-length

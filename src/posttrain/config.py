@@ -313,13 +313,23 @@ def save_config(config: BaseModel, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, never half."""
+def write_text_atomic(path: str | Path, text: str, *, private: bool = False) -> None:
+    """Write a file so that a crash leaves either the old file or the new one, never half.
+
+    ``private=True`` (feedback data: prompts, answers, judgements) makes the file 0600 and the
+    directories it creates 0700 instead of the umask's usual permissions.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if private:
+        from posttrain.feedback.files import make_private_dirs
+
+        make_private_dirs(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        if not private:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -20,11 +21,13 @@ from posttrain.feedback.store import (
     Base,
     FeedbackStore,
     Judgement,
+    LoginBackoff,
     NewItem,
     NewJudgement,
     NotAssignedError,
     NotFoundError,
     Reviewer,
+    ReviewerAccount,
     export_jsonl,
 )
 
@@ -295,7 +298,7 @@ def test_migrations_build_exactly_the_model_schema(store_url):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
     assert "judgements" in inspect(store.engine).get_table_names()
     store.close()
 
@@ -311,3 +314,76 @@ def test_bad_urls_are_user_errors(tmp_path):
 
 def test_session_secret_is_made_once(store):
     assert store.session_secret() == store.session_secret() and len(store.session_secret()) > 40
+
+
+def test_login_attempts_are_counted_before_any_check_even_when_concurrent(store):
+    """40 threads count an attempt on one key at once: exactly the 3 free ones may go ahead."""
+    limits = {"k" * 64: LoginBackoff(free_failures=3, first_wait=600, max_wait=600)}
+    waits: list[float] = []
+    start = threading.Barrier(40)
+
+    def attempt() -> None:
+        start.wait()
+        waits.append(store.count_login_attempt(limits))
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(waits)[:4] == [0.0, 0.0, 0.0, pytest.approx(600, abs=30)]
+    assert sum(wait == 0.0 for wait in waits) == 3
+
+
+def test_login_backoff_doubles_up_to_its_cap_and_forgets(store):
+    """free 2, first wait 10 s, cap 40 s: failures 0,1 -> 0; 2 -> 10; 3 -> 20; 4 -> 40; 5 -> 40 (cap)."""
+    backoff = LoginBackoff(free_failures=2, first_wait=10, max_wait=40, forget_after=100)
+    assert [backoff.wait(failures) for failures in range(6)] == [0, 0, 10, 20, 40, 40]
+    key, start = "a" * 64, datetime(2026, 12, 1, 12, 0, 0)
+    at = lambda seconds: start + timedelta(seconds=seconds)  # noqa: E731
+    assert [store.count_login_attempt({key: backoff}, at(0)) for _ in range(2)] == [0.0, 0.0]
+    assert store.count_login_attempt({key: backoff}, at(4)) == 6.0  # 10 s after the 2nd failure
+    assert store.count_login_attempt({key: backoff}, at(10)) == 0.0  # the 3rd attempt, counted
+    assert store.count_login_attempt({key: backoff}, at(25)) == 5.0  # 20 s after it
+    store.uncount_login_attempt([key])  # a 503: the 3rd is taken back, so the wait is 10 s again
+    assert store.count_login_attempt({key: backoff}, at(25)) == 0.0
+    assert store.count_login_attempt({key: backoff}, at(200)) == 0.0  # 175 s unused: forgotten, counted afresh
+    assert store.count_login_attempt({key: backoff}, at(200)) == 0.0
+    assert store.count_login_attempt({key: backoff}, at(200)) == 10.0
+    store.uncount_login_attempt([key], forget=(key,))  # a success: the key starts afresh
+    assert store.count_login_attempt({key: backoff}, at(200)) == 0.0
+
+
+def test_set_password_and_end_sessions_raise_the_session_epoch(store):
+    assert store.account("ana").session_epoch == 0
+    store.end_sessions("ana")
+    assert store.authenticate("ana", "ana-password").session_epoch == 1
+    store.set_password("ana", "another password")
+    assert store.authenticate("ana", "ana-password") is None
+    assert store.authenticate("ana", "another password").session_epoch == 2
+    assert store.account("bo").session_epoch == 0
+    with pytest.raises(NotFoundError, match="no reviewer 'nobody'"):
+        store.set_password("nobody", "long enough")
+    with pytest.raises(UserError, match="at least 8 characters"):
+        store.set_password("ana", "short")
+
+
+def test_a_version_0001_database_is_upgraded_and_its_accounts_keep_working(store_url):
+    from alembic import command
+    from alembic.config import Config
+
+    from posttrain.feedback.store import MIGRATIONS
+
+    store = FeedbackStore(store_url)
+    store.add_reviewer("ana", "ana-password")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert "login_throttle" not in inspect(store.engine).get_table_names()
+    store.close()
+    upgraded = FeedbackStore(store_url)
+    assert upgraded.authenticate("ana", "ana-password") == ReviewerAccount("ana", False, 0)
+    assert upgraded.count_login_attempt({"b" * 64: LoginBackoff()}) == 0.0
+    upgraded.close()

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from posttrain.feedback.records import Answer
-from posttrain.feedback.store import FeedbackStore, NewItem, NewJudgement, export_jsonl
-from posttrain.label.app import LoginLimiter, create_app, render_markdown
+from posttrain.feedback.store import FeedbackStore, LoginBackoff, NewItem, NewJudgement, export_jsonl
+from posttrain.label.app import LoginPolicy, create_app, render_markdown
 
 HOSTILE = 'Look: <script>alert("x")</script> and <img src=x onerror="alert(1)"> [click](javascript:alert(2)) ![t](http://evil/t.png)'
 
@@ -63,16 +63,24 @@ def test_pages_need_a_login_and_the_session_cookie_is_locked_down(store):
     assert home.headers["x-frame-options"] == "DENY"
 
 
-def test_wrong_password_then_rate_limit(store):
-    clock = [0.0]
-    client = client_for(store, limiter=LoginLimiter(max_failures=3, window_seconds=60, clock=lambda: clock[0]))
+def test_wrong_passwords_get_growing_waits_then_the_right_one_works(store):
+    clock = [1_000_000.0]
+    policy = LoginPolicy(per_account=LoginBackoff(free_failures=3, first_wait=60, max_wait=600),
+                         clock=lambda: clock[0])
+    client = client_for(store, login_policy=policy)
     for _ in range(3):
         response = login(client, "ana", "wrong password")
         assert response.status_code == 401 and "wrong name or password" in response.text
     blocked = login(client, "ana", "ana-password")  # even the right password waits
     assert blocked.status_code == 429 and "too many failed logins; try again in 60 seconds" in blocked.text
-    clock[0] = 61.0
-    assert login(client, "ana", "ana-password").status_code == 303
+    assert blocked.headers["retry-after"] == "60"
+    clock[0] += 61  # the 4th attempt, wrong: the wait doubles
+    assert login(client, "ana", "wrong password").status_code == 401
+    assert "try again in 120 seconds" in login(client, "ana", "ana-password").text
+    clock[0] += 121
+    assert login(client, "ana", "ana-password").status_code == 303  # no lockout: right after the wait
+    client.cookies.clear()
+    assert login(client, "ana", "wrong password").status_code == 401  # the success cleared ana's counter
 
 
 def test_posts_without_the_csrf_token_are_refused(store):

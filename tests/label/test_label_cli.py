@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import stat
 import sys
 
 import pytest
 from helpers import write_jsonl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from posttrain.cli import main
 from posttrain.feedback.records import read_records
-from posttrain.feedback.store import FeedbackStore, NewJudgement
+from posttrain.feedback.store import FeedbackStore, Item, NewJudgement
 
 
 def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -117,3 +121,65 @@ def test_add_user_and_export_mistakes(monkeypatch, capsys, tmp_path):
     assert code == 2 and err == "error: no campaign 'nope'\n"
     code, _, err = run(monkeypatch, capsys, "label", "progress", "--db", "mysql://x/y")
     assert code == 2 and "supports sqlite:// and postgresql://" in err
+
+
+def test_import_takes_messages_rows_as_its_help_says(monkeypatch, capsys, tmp_path):
+    system = {"role": "system", "content": "Be brief."}
+    ask = {"role": "user", "content": "Name a colour."}
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
+        {"messages": [system, ask]},
+        {"messages": [ask, {"role": "assistant", "content": "Blue"}]},  # an SFT row: its answer is dropped
+        {"prompt": "What is 2 + 2?"},
+    ])
+    answers = [write_jsonl(tmp_path / f"{name}.jsonl", [{"answer": f"{name} {index}"} for index in range(3)])
+               for name in ("a", "b")]
+    db = f"sqlite:///{tmp_path / 'feedback.db'}"
+    code, out, err = run(monkeypatch, capsys, "label", "import", "--db", db, "--campaign", "c", "--prompts", prompts,
+                         "--answers", answers[0], "--answers", answers[1], "--judgements-per-item", "1")
+    assert (code, out.strip()) == (0, "campaign 'c': added 3 items (c-1 .. c-3), 2 answers each"), err
+    with Session(FeedbackStore(db).engine) as session:
+        stored = list(session.scalars(select(Item.prompt).order_by(Item.position)))
+    assert stored == [[system, ask], [ask], [{"role": "user", "content": "What is 2 + 2?"}]]
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [system]}])
+    code, _, err = run(monkeypatch, capsys, "label", "import", "--db", db, "--campaign", "c", "--prompts", bad,
+                       "--answers", answers[0], "--answers", answers[1])
+    assert code == 2 and err == f"error: {bad}:1: field 'messages': has no user turn to ask the models\n"
+    neither = write_jsonl(tmp_path / "neither.jsonl", [{"question": "?"}])
+    code, _, err = run(monkeypatch, capsys, "label", "import", "--db", db, "--campaign", "c", "--prompts", neither,
+                       "--answers", answers[0], "--answers", answers[1])
+    assert code == 2 and err == f"error: {neither}:1: a prompt row needs 'prompt' or 'messages' (row has: question)\n"
+
+
+def test_reset_password_reads_stdin_and_ends_sessions(monkeypatch, capsys, tmp_path):
+    db = f"sqlite:///{tmp_path / 'feedback.db'}"
+    run(monkeypatch, capsys, "label", "add-user", "ana", "--password", "ana-password", "--db", db)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a brand new password\n"))
+    code, out, err = run(monkeypatch, capsys, "label", "reset-password", "ana", "--db", db)
+    assert (code, out, err) == (0, "reset the password of 'ana'; their sessions are ended\n", "")
+    store = FeedbackStore(db)
+    assert store.authenticate("ana", "ana-password") is None
+    assert store.authenticate("ana", "a brand new password").session_epoch == 1  # cookies of epoch 0 refused
+    mistakes = [
+        (["nobody"], "long enough\n", "error: no reviewer 'nobody'\n"),
+        (["ana"], "", "error: no password on standard input (send it as the first line)\n"),
+        (["ana"], "short\n", "error: a password needs at least 8 characters\n"),
+    ]
+    for args, stdin, message in mistakes:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code, _, err = run(monkeypatch, capsys, "label", "reset-password", *args, "--db", db)
+        assert (code, err) == (2, message)
+    code, _, err = run(monkeypatch, capsys, "label", "reset-password", "ana", "--password", "x", "--db", db)
+    assert code == 2 and "No such option '--password'" in err  # never on the command line
+    assert store.authenticate("ana", "a brand new password") is not None
+
+
+def test_export_out_is_private_and_serve_checks_trusted_proxies(monkeypatch, capsys, tmp_path):
+    db = f"sqlite:///{tmp_path / 'feedback.db'}"
+    out_file = tmp_path / "exports" / "records.jsonl"
+    code, _, _ = run(monkeypatch, capsys, "label", "export", "--db", db, "--out", str(out_file))
+    assert code == 0 and stat.S_IMODE(out_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out_file.parent.stat().st_mode) == 0o700
+    code, _, err = run(monkeypatch, capsys, "label", "serve", "--db", db, "--trusted-proxy", "my-proxy")
+    assert code == 2 and err == ("error: --trusted-proxy 'my-proxy' is not an IP address or network "
+                                 "(e.g. 127.0.0.1 or 10.0.0.0/8)\n")

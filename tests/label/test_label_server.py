@@ -7,9 +7,11 @@ import threading
 
 import httpx
 from label_server import running_server
+from sqlalchemy.orm import Session
 
 from posttrain.feedback.records import Answer
-from posttrain.feedback.store import FeedbackStore, NewItem
+from posttrain.feedback.store import FeedbackStore, LoginThrottle, NewItem
+from posttrain.label.app import LoginPolicy
 
 REVIEWERS = [f"reviewer{index}" for index in range(4)]
 
@@ -87,3 +89,31 @@ def test_concurrent_reviewers_lose_nothing_across_a_restart(tmp_path):
     for client in clients:
         client.close()
 
+
+
+def test_the_server_believes_x_forwarded_for_only_from_a_trusted_proxy(tmp_path):
+    """uvicorn alone trusts the header from 127.0.0.1; ``label serve`` only with ``--trusted-proxy``.
+    The throttle's rows in the database show which address each attempt was counted against."""
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    store = FeedbackStore(url)
+    store.add_reviewer("ana", "ana-password")
+
+    def attempt(client: httpx.Client, password: str, forwarded_for: str) -> int:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        return client.post("/login", data={"name": "ana", "password": password, "csrf_token": token},
+                           headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    def failures(address: str) -> int | None:
+        account_key = next(iter(LoginPolicy().limits("ana", address)))
+        with Session(store.engine) as session:
+            row = session.get(LoginThrottle, account_key)
+            return row.failures if row else None
+
+    with running_server(url, "--insecure-cookies") as base, httpx.Client(base_url=base, timeout=30) as client:
+        assert [attempt(client, "wrong", f"192.0.2.{index}") for index in range(3)] == [401] * 3
+    assert failures("127.0.0.1") == 3 and [failures(f"192.0.2.{index}") for index in range(3)] == [None] * 3
+    with (running_server(url, "--insecure-cookies", "--trusted-proxy", "127.0.0.1") as base,
+          httpx.Client(base_url=base, timeout=30) as client):
+        assert [attempt(client, "wrong", "192.0.2.1") for _ in range(2)] == [401] * 2
+        assert attempt(client, "ana-password", "192.0.2.2") == 303
+    assert (failures("192.0.2.1"), failures("192.0.2.2"), failures("127.0.0.1")) == (2, None, 3)

@@ -56,6 +56,7 @@ def test_a_passing_round_promotes_and_the_next_round_waits_for_new_feedback(tiny
     # 6 judgements give one pair each; the written answer gives 2 more pairs and one SFT row; harmful items none.
     assert (record["preference_rows"], record["sft_rows"], record["feedback_records"]) == (8, 1, 9)
     assert len((out / "round-001" / "data" / "preference.jsonl").read_text().splitlines()) == 8
+    assert (out / "round-001" / "data" / "preference.jsonl").stat().st_mode & 0o777 == 0o600  # users' prompts
     state = json.loads((out / "state.json").read_text())
     assert state["promoted"] == str(out / "round-001" / "export" / "model") and state["rounds"] == 1
     assert state["cutoff"] == "2026-11-20T10:02:00+00:00"

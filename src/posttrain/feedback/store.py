@@ -10,6 +10,11 @@ new row per thumbs or choice. Exports take the latest judgement per item and rev
 latest feedback per served response, as :class:`~posttrain.feedback.records.FeedbackRecord`\\ s;
 the trainers' formats come from those through ``to_training_rows``.
 
+Accounts: Argon2id password hashes and a session epoch (raised by ``end_sessions`` and
+``set_password`` to revoke the labeling app's cookies); the app's login throttle counts attempts
+here (``count_login_attempt``), so the count is shared by every server on the database. A SQLite
+file is created owner-only (0600), since it holds the hashes and the session key.
+
 Example::
 
     store = FeedbackStore("sqlite:///feedback.db")
@@ -47,13 +52,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     exists,
     func,
     or_,
     select,
     text,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -62,6 +71,7 @@ from sqlalchemy.pool import StaticPool
 from posttrain.errors import UserError
 from posttrain.feedback import DEFAULT_URL, EXPORT_FORMATS
 from posttrain.feedback.agreement import cohen_kappa, fleiss_kappa
+from posttrain.feedback.files import ensure_private_file, tighten_if_present
 from posttrain.feedback.records import (
     Answer,
     FeedbackRecord,
@@ -127,6 +137,18 @@ class Reviewer(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(DateTime)
+    # A session cookie names the epoch it was issued in; raising the epoch (logout, password reset)
+    # makes every cookie issued before it worthless, copies included.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Login attempts counted against one key (an account from one address, or one address)."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the key: no typed-in names kept
+    failures: Mapped[int] = mapped_column(Integer)  # attempts not (yet) known to have succeeded
+    last_attempt: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class Assignment(Base):
@@ -237,6 +259,25 @@ class ItemView:
 class ReviewerAccount:
     name: str
     is_admin: bool
+    session_epoch: int = 0  # sessions issued in an older epoch are revoked
+
+
+@dataclass(frozen=True)
+class LoginBackoff:
+    """How long a throttle key waits after failures: nothing for the first ``free_failures``, then
+    ``first_wait`` seconds, doubling with each further failure up to ``max_wait``. A key unused for
+    ``forget_after`` seconds starts afresh."""
+
+    free_failures: int = 3
+    first_wait: float = 1.0
+    max_wait: float = 300.0
+    forget_after: float = 3600.0
+
+    def wait(self, failures: int) -> float:
+        if failures < self.free_failures:
+            return 0.0
+        doublings = min(failures - self.free_failures, 60)  # 2**60 s is past any cap; keeps the float finite
+        return min(self.max_wait, self.first_wait * 2.0 ** doublings)
 
 
 @dataclass
@@ -357,12 +398,75 @@ class FeedbackStore:
             _hasher().verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        return ReviewerAccount(row.name, row.is_admin) if row else None
+        return _account(row) if row else None
 
     def account(self, name: str) -> ReviewerAccount | None:
         with self._session() as session:
             row = session.scalar(select(Reviewer).where(Reviewer.name == name))
-            return ReviewerAccount(row.name, row.is_admin) if row else None
+            return _account(row) if row else None
+
+    def set_password(self, name: str, password: str) -> None:
+        """Replace ``name``'s password and end every session of theirs (NotFoundError for an unknown name)."""
+        if len(password) < 8:
+            raise UserError("a password needs at least 8 characters")
+        password_hash = _hasher().hash(password)  # slow on purpose: outside the transaction
+        with self._session() as session, session.begin():
+            changed = session.execute(update(Reviewer).where(Reviewer.name == name).values(
+                password_hash=password_hash, session_epoch=Reviewer.session_epoch + 1)).rowcount
+        if not changed:
+            raise NotFoundError(f"no reviewer '{name}'")
+
+    def end_sessions(self, name: str) -> None:
+        """Revoke every session of ``name`` (logout): their cookies, and any copies, stop working."""
+        with self._session() as session, session.begin():
+            session.execute(update(Reviewer).where(Reviewer.name == name)
+                            .values(session_epoch=Reviewer.session_epoch + 1))
+
+    # ---- login throttling ----
+
+    def count_login_attempt(self, limits: dict[str, LoginBackoff], now: datetime | None = None) -> float:
+        """Count one login attempt against every key of ``limits`` before its password is checked.
+
+        Returns 0.0 when the attempt was counted (go ahead and check it), else the seconds until the
+        slowest key may try again, and nothing is counted. One transaction reads and writes every
+        key (SQLite takes the write lock at BEGIN, PostgreSQL locks the rows), so concurrent attempts
+        are counted one after the other: a burst can never get more checks than the keys allow.
+        """
+        now = now or _now()
+        with self._session() as session, session.begin():
+            oldest = now - timedelta(seconds=max(backoff.forget_after for backoff in limits.values()))
+            session.execute(delete(LoginThrottle).where(LoginThrottle.last_attempt < oldest))  # stale keys
+            insert = (sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert)(LoginThrottle)
+            session.execute(insert.values([{"key": key, "failures": 0, "last_attempt": now} for key in sorted(limits)])
+                            .on_conflict_do_nothing(index_elements=["key"]))
+            rows = session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(list(limits)))
+                                   .order_by(LoginThrottle.key).with_for_update()).all()
+            wait = 0.0
+            for row in rows:
+                backoff = limits[row.key]
+                if (now - row.last_attempt).total_seconds() > backoff.forget_after:
+                    row.failures = 0
+                # No wait owed: go ahead even when a concurrent attempt, whose clock read came later,
+                # committed a last_attempt a moment after this attempt's ``now``.
+                if backoff.wait(row.failures) > 0:
+                    ready = row.last_attempt + timedelta(seconds=backoff.wait(row.failures))
+                    wait = max(wait, (ready - now).total_seconds())
+            if wait > 0:
+                return wait
+            for row in rows:
+                row.failures += 1
+                row.last_attempt = max(row.last_attempt, now)
+            return 0.0
+
+    def uncount_login_attempt(self, keys: list[str], *, forget: tuple[str, ...] = ()) -> None:
+        """Take back an attempt that was not a failure: keys in ``forget`` start afresh, the others lose one."""
+        with self._session() as session, session.begin():
+            if forget:
+                session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(forget)))
+            rest = [key for key in keys if key not in forget]
+            if rest:
+                session.execute(update(LoginThrottle).where(LoginThrottle.key.in_(rest), LoginThrottle.failures > 0)
+                                .values(failures=LoginThrottle.failures - 1))
 
     # ---- assignment and judging ----
 
@@ -702,7 +806,15 @@ def _make_engine(url: str) -> Engine:
             raise UserError(f"PostgreSQL needs its driver: pip install 'psycopg[binary]' ({error})") from None
     memory = parsed.database in (None, "", ":memory:")
     if not memory:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Password hashes and the session key live here: the file is the owner's alone, made so before
+        # SQLite opens it (SQLite gives its -wal and -shm files the database file's permissions).
+        database = Path(parsed.database)
+        try:
+            ensure_private_file(database)
+            for suffix in ("-wal", "-shm", "-journal"):
+                tighten_if_present(database.with_name(database.name + suffix))
+        except OSError as error:
+            raise UserError(f"cannot open the feedback database {database}: {error.strerror}") from None
     engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30},
                            **({"poolclass": StaticPool} if memory else {}))
 
@@ -746,6 +858,10 @@ def _validate_judgement(judgement: NewJudgement, answers: int) -> None:
 def _judged():
     """Whether an assignment's reviewer has judged its item (a correlated EXISTS on ``Assignment``)."""
     return exists().where(Judgement.item_id == Assignment.item_id, Judgement.reviewer_id == Assignment.reviewer_id)
+
+
+def _account(row: Reviewer) -> ReviewerAccount:
+    return ReviewerAccount(row.name, row.is_admin, row.session_epoch)
 
 
 def _check_name(name: str, what: str) -> None:

@@ -3,9 +3,25 @@
 Run it with ``posttrain label serve --db URL`` (accounts from ``posttrain label add-user``). Pages are
 rendered on the server (Jinja2); ``static/app.js`` only adds keyboard shortcuts. Security:
 
-- passwords are Argon2id hashes (the store); failed logins are rate limited per address and per name;
+- passwords are Argon2id hashes (the store). At most ``LoginPolicy.max_concurrent_checks`` (2)
+  hashes are verified at once, since each takes Argon2's memory (64 MiB by default); a login that
+  finds no free slot within ``queue_seconds`` gets a 503 and is not counted as a failure;
+- login throttling: every attempt is counted in the database *before* its password is checked,
+  in one transaction, so a burst of concurrent guesses gets no more checks than the policy allows.
+  Counted per account name *and client address*: the first 3 failures are free, then each further
+  attempt waits 1 s, 2 s, 4 s, ... up to 5 minutes after the previous one (429 until then). A
+  success clears the account's counter for that address. Because the key includes the address,
+  an attacker elsewhere slows down only their own guesses, never the real user's login; there is
+  no lockout, and the right password works once the wait is over. Per address across all names,
+  30 free failures, then the same doubling, limits guessing many accounts from one place. A key
+  untouched for an hour starts afresh;
+- the client address is the socket's peer; ``X-Forwarded-For`` is read only when the peer is one
+  of ``trusted_proxies`` (``--trusted-proxy``), and then from the right, skipping trusted proxies;
 - the session is a signed cookie (HttpOnly, SameSite=Lax, Secure unless ``secure_cookies=False``),
-  renewed at login; every form carries a per-session CSRF token checked on every POST;
+  renewed at login; every form carries a per-session CSRF token checked on every POST. The cookie
+  names the account's session epoch, checked on every request: logout and a password reset
+  raise the epoch, which ends every session of that account (every browser, and any copy of a
+  cookie made before);
 - model output is untrusted: markdown is rendered with raw HTML off and images off, everything else
   is escaped by Jinja2, and a Content-Security-Policy allows scripts from this server's files only.
 
@@ -16,11 +32,17 @@ Mistakes in a request get a 4xx page saying what was wrong.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import ipaddress
 import math
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +61,14 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from posttrain.errors import UserError
 from posttrain.feedback.store import (
     ASPECTS,
     EXPORT_FORMATS,
     FeedbackStore,
+    LoginBackoff,
     NewJudgement,
     NotAssignedError,
     NotFoundError,
@@ -73,35 +97,44 @@ def render_markdown(text: str) -> Markup:
     return Markup(_MARKDOWN.render(text))
 
 
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per key (address, name) within ``window_seconds``."""
+@dataclass(frozen=True)
+class LoginPolicy:
+    """Login throttling and the bound on concurrent password checks (see the module docstring)."""
 
-    def __init__(self, max_failures: int = 5, window_seconds: float = 300.0, clock=time.monotonic):
-        self.max_failures, self.window, self.clock = max_failures, window_seconds, clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+    per_account: LoginBackoff = LoginBackoff()  # one account name from one client address
+    per_address: LoginBackoff = LoginBackoff(free_failures=30)  # every name from one client address
+    max_concurrent_checks: int = 2  # Argon2 verifications at once (each takes the hash's memory cost)
+    queue_seconds: float = 5.0  # how long a login waits for a free check before a 503
+    clock: Callable[[], float] = field(default=time.time, compare=False)  # seconds since the epoch (UTC)
 
-    def retry_after(self, keys: list[str]) -> float:
-        """Seconds until these keys may try again (0: now)."""
-        now = self.clock()
-        with self._lock:
-            waits = []
-            for key in keys:
-                failures = self._failures[key]
-                while failures and failures[0] <= now - self.window:
-                    failures.popleft()
-                if len(failures) >= self.max_failures:
-                    waits.append(failures[0] + self.window - now)
-            return max(waits, default=0.0)
+    def limits(self, name: str, address: str) -> dict[str, LoginBackoff]:
+        """The throttle keys of an attempt, account key first. Hashed: typed-in names are not kept."""
+        return {_throttle_key("account", name, address): self.per_account,
+                _throttle_key("address", address): self.per_address}
 
-    def failed(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures[key].append(self.clock())
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
 
-    def succeeded(self, name_key: str) -> None:
-        with self._lock:
-            self._failures.pop(name_key, None)
+
+def _throttle_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class LoginBusy(Exception):
+    """Every password-check slot stayed taken for the policy's ``queue_seconds``."""
+
+
+def parse_trusted_proxies(values: Sequence[str]) -> list[str]:
+    """Proxy addresses or networks (``10.0.0.1``, ``10.0.0.0/8``, ``::1``), checked; UserError names a bad one."""
+    checked = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise UserError(f"--trusted-proxy {value!r} is not an IP address or network "
+                            "(e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+        checked.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return checked
 
 
 class LoginRequired(Exception):
@@ -109,14 +142,19 @@ class LoginRequired(Exception):
 
 
 def create_app(store: FeedbackStore, *, secure_cookies: bool = True, session_hours: float = 12.0,
-               limiter: LoginLimiter | None = None) -> FastAPI:
-    """The app over ``store``. ``secure_cookies=False`` lets the session cookie travel over plain HTTP."""
+               login_policy: LoginPolicy | None = None, trusted_proxies: Sequence[str] = ()) -> FastAPI:
+    """The app over ``store``. ``secure_cookies=False`` lets the session cookie travel over plain HTTP;
+    ``trusted_proxies`` (addresses or networks) may set the client address with ``X-Forwarded-For``."""
     app = FastAPI(title="posttrain labeling", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["markdown"] = render_markdown
-    limiter = limiter or LoginLimiter()
+    policy = login_policy or LoginPolicy()
+    check_slots = threading.BoundedSemaphore(policy.max_concurrent_checks)
     app.add_middleware(SessionMiddleware, secret_key=store.session_secret(), session_cookie="posttrain_label",
                        max_age=int(session_hours * 3600), same_site="lax", https_only=secure_cookies)
+    trusted = parse_trusted_proxies(trusted_proxies)
+    if trusted:  # added last, so it runs first: every later layer sees the real client address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -126,16 +164,22 @@ def create_app(store: FeedbackStore, *, secure_cookies: bool = True, session_hou
             response.headers.setdefault(name, value)
         return response
 
-    def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    def page(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
+             **context: Any) -> HTMLResponse:
         context.update(user=_user_or_none(request), csrf_token=_csrf_token(request))
-        return templates.TemplateResponse(request, template, context, status_code=status_code)
+        return templates.TemplateResponse(request, template, context, status_code=status_code, headers=headers)
 
-    def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-        return page(request, "error.html", status_code=status_code, status=status_code, message=message)
+    def error_page(request: Request, status_code: int, message: str,
+                   headers: dict[str, str] | None = None) -> HTMLResponse:
+        return page(request, "error.html", status_code=status_code, headers=headers, status=status_code,
+                    message=message)
 
     def _user_or_none(request: Request) -> ReviewerAccount | None:
         name = request.session.get("reviewer")
-        return store.account(name) if name else None
+        account = store.account(name) if name else None
+        if account is None or request.session.get("epoch") != account.session_epoch:
+            return None  # logged out, revoked (logout, password reset) or deleted
+        return account
 
     def current_user(request: Request, *, admin: bool = False) -> ReviewerAccount:
         user = _user_or_none(request)
@@ -185,27 +229,49 @@ def create_app(store: FeedbackStore, *, secure_cookies: bool = True, session_hou
     def login_form(request: Request):
         return page(request, "login.html")
 
+    async def check_password(name: str, password: str) -> ReviewerAccount | None:
+        """``store.authenticate`` in a worker thread, once one of the bounded check slots is free."""
+        # Wait on the event loop, not in a worker thread: queued logins then hold no thread.
+        deadline = time.monotonic() + policy.queue_seconds
+        while not check_slots.acquire(blocking=False):
+            if time.monotonic() >= deadline:
+                raise LoginBusy()
+            await asyncio.sleep(0.01)
+        try:
+            return await run_in_threadpool(store.authenticate, name, password)
+        finally:
+            check_slots.release()
+
     @app.post("/login")
     async def login(request: Request):
         form = await _form(request)
         _check_csrf(request, form)
         name, password = form.get("name", "").strip(), form.get("password", "")
-        keys = [f"address:{request.client.host if request.client else '?'}", f"name:{name}"]
-        wait = limiter.retry_after(keys)
+        limits = policy.limits(name, request.client.host if request.client else "?")
+        wait = await run_in_threadpool(store.count_login_attempt, limits, policy.now())
         if wait > 0:
-            return error_page(request, 429, f"too many failed logins; try again in {math.ceil(wait)} seconds")
-        account = await run_in_threadpool(store.authenticate, name, password)
+            return error_page(request, 429, f"too many failed logins; try again in {math.ceil(wait)} seconds",
+                              headers={"Retry-After": str(math.ceil(wait))})
+        try:
+            account = await check_password(name, password)
+        except LoginBusy:
+            await run_in_threadpool(store.uncount_login_attempt, list(limits))  # never checked: no failure
+            return error_page(request, 503, "the server is busy checking other logins; try again in a few seconds",
+                              headers={"Retry-After": "5"})
         if account is None:
-            limiter.failed(keys)
             return page(request, "login.html", status_code=401, error="wrong name or password", name=name)
-        limiter.succeeded(keys[1])
+        account_key = next(iter(limits))
+        await run_in_threadpool(store.uncount_login_attempt, list(limits), forget=(account_key,))
         request.session.clear()  # a fresh session (and CSRF token) at login: no fixation
-        request.session["reviewer"] = account.name
+        request.session.update(reviewer=account.name, epoch=account.session_epoch)
         return RedirectResponse("/", status_code=303)
 
     @app.post("/logout")
     async def logout(request: Request):
         _check_csrf(request, await _form(request))
+        user = _user_or_none(request)
+        if user is not None:  # a revoked cookie cannot log anyone out again
+            await run_in_threadpool(store.end_sessions, user.name)
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

@@ -1,21 +1,29 @@
 """``posttrain label``: build labeling campaigns, run the labeling app, export what reviewers said.
 
     posttrain label add-user NAME [--admin] [--db URL]             an account (asks for the password)
+    posttrain label reset-password NAME [--db URL]                  a new password (asked for, or read
+                                                                    from stdin); ends NAME's sessions
     posttrain label import --campaign C --prompts FILE --model M1 --model M2 [--db URL]
     posttrain label import --campaign C --prompts FILE --answers a.jsonl --answers b.jsonl
-    posttrain label serve [--db URL] [--host H] [--port P]          the web app
+    posttrain label serve [--db URL] [--host H] [--port P] [--trusted-proxy ADDR]   the web app
     posttrain label progress [--db URL]                             items done, agreement
     posttrain label export --format records|preference|sft|unpaired [--campaign C] [--since T] [--out F]
 
+A prompts file has one row per prompt: ``prompt`` (a string, or messages) or ``messages`` (a
+conversation; turns after its last user turn, such as an SFT file's reference answer, are dropped).
 An answers file has one row per prompt, in the prompts file's order (or placed by ``prompt_index``),
 with the answer in ``answer`` or ``text`` and optionally its ``source`` (default: the file's name).
 ``posttrain generate --json`` output is such a file.
+
+The database and exported files hold prompts, answers and password hashes: posttrain creates them
+readable by their owner only (0600).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -48,10 +56,39 @@ def add_user(name: str, admin: bool, password: str, db_url: str) -> None:
     click.echo(f"added {'admin' if admin else 'reviewer'} '{name}'")
 
 
+@label.command("reset-password")
+@click.argument("name")
+@DB_OPTION
+def reset_password(name: str, db_url: str) -> None:
+    """Give NAME a new password and end all of NAME's sessions.
+
+    The password is asked for twice on a terminal; otherwise the first line of standard input is
+    read (e.g. from a password manager's pipe). It is never taken from the command line, where
+    other users of the machine could see it in the process list.
+    """
+    from posttrain.feedback.store import FeedbackStore
+
+    store = FeedbackStore(db_url)
+    if store.account(name) is None:  # before asking for a password that could not be used
+        raise UserError(f"no reviewer '{name}'")
+    store.set_password(name, _read_new_password(name))
+    click.echo(f"reset the password of '{name}'; their sessions are ended")
+
+
+def _read_new_password(name: str) -> str:
+    if sys.stdin.isatty():
+        return click.prompt(f"New password for '{name}'", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UserError("no password on standard input (send it as the first line)")
+    return line
+
+
 @label.command("import")
 @click.option("--campaign", required=True, help="Campaign name (created when new; items are appended otherwise).")
 @click.option("--prompts", "prompts_file", required=True, type=click.Path(dir_okay=False),
-              help="JSONL of rows with 'prompt' or 'messages'.")
+              help="JSONL of rows with 'prompt' (a string or messages) or 'messages' (turns after the last "
+                   "user turn are dropped).")
 @click.option("--model", "models", multiple=True, help="A model that answers every prompt; repeatable.")
 @click.option("--answers", "answer_files", multiple=True, type=click.Path(dir_okay=False),
               help="A JSONL file of existing answers, one per prompt; repeatable.")
@@ -68,10 +105,9 @@ def add_user(name: str, admin: bool, password: str, db_url: str) -> None:
 def import_command(campaign, prompts_file, models, answer_files, judgements_per_item, description, samples, max_tokens,
                    temperature, seed, batch_size, db_url) -> None:
     """Add items to a campaign: each prompt with answers from models and/or answer files (two or more in all)."""
-    from posttrain.data.formats import load_examples
     from posttrain.feedback.store import FeedbackStore, NewItem
 
-    prompts = [example.prompt_messages for example in load_examples(prompts_file, "prompts").examples]
+    prompts = read_prompt_file(prompts_file)
     if not models and not answer_files:
         raise UserError("give --model NAME and/or --answers FILE (two or more answers per prompt in all)")
     if len(models) * samples + len(answer_files) < 2:
@@ -91,6 +127,37 @@ def import_command(campaign, prompts_file, models, answer_files, judgements_per_
     ids = store.add_items(campaign, [NewItem(prompt, item_answers) for prompt, item_answers in zip(prompts, answers)])
     click.echo(f"campaign '{campaign}': added {len(ids)} items ({ids[0]} .. {ids[-1]}), "
                f"{len(answers[0])} answers each")
+
+
+def read_prompt_file(path: str) -> list[list[dict[str, Any]]]:
+    """The prompts of a JSONL/JSON/Parquet file as chat messages (see the module docstring)."""
+    from posttrain.data.readers import read_rows_with_errors
+
+    prompts = []
+    for line, row in read_rows_with_errors(path):
+        if isinstance(row, DataError):
+            raise row
+        try:
+            prompts.append(_prompt_of_row(row))
+        except DataError as error:
+            raise DataError(error.reason, path=path, line=line, field=error.field) from None
+    if not prompts:
+        raise UserError(f"{path}: the file has no rows")
+    return prompts
+
+
+def _prompt_of_row(row: dict[str, Any]) -> list[dict[str, Any]]:
+    from posttrain.data.formats import prompt_messages
+
+    if "prompt" in row:
+        return prompt_messages(row["prompt"])
+    if "messages" not in row:
+        raise DataError(f"a prompt row needs 'prompt' or 'messages' (row has: {', '.join(sorted(row)) or 'no fields'})")
+    messages = prompt_messages(row["messages"], "messages")
+    last_user = max((index for index, message in enumerate(messages) if message["role"] == "user"), default=None)
+    if last_user is None:
+        raise DataError("has no user turn to ask the models", field="messages")
+    return messages[:last_user + 1]
 
 
 def read_answer_file(path: str, prompts: int) -> list[Answer]:
@@ -144,18 +211,25 @@ def generate_answers(model: str, prompts: list[list[dict]], *, samples: int, max
               help="Send the session cookie over plain HTTP too (only for a trusted network without TLS).")
 @click.option("--lease-minutes", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="How long an unanswered assignment keeps its item from other reviewers.")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="ADDR",
+              help="A reverse proxy's address or network (e.g. 127.0.0.1, 10.0.0.0/8) whose X-Forwarded-For "
+                   "names the client; repeatable. Default: none, the client is the connection's peer.")
 @DB_OPTION
-def serve(host: str, port: int, insecure_cookies: bool, lease_minutes: float, db_url: str) -> None:
-    """Run the labeling web app (put it behind a TLS proxy for a team)."""
+def serve(host: str, port: int, insecure_cookies: bool, lease_minutes: float, trusted_proxies: tuple[str, ...],
+          db_url: str) -> None:
+    """Run the labeling web app (put it behind a TLS proxy for a team, and name it with --trusted-proxy)."""
     import uvicorn
 
     from posttrain.feedback.store import FeedbackStore
-    from posttrain.label.app import create_app
+    from posttrain.label.app import create_app, parse_trusted_proxies
 
+    parse_trusted_proxies(trusted_proxies)  # a typo is a one-line error before the database is opened
     store = FeedbackStore(db_url, lease_minutes=lease_minutes)
-    app = create_app(store, secure_cookies=not insecure_cookies)
+    app = create_app(store, secure_cookies=not insecure_cookies, trusted_proxies=trusted_proxies)
     click.echo(f"labeling app on http://{host}:{port} (database {store.display_url})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (its default),
+    # letting any local client pick its address; the app honours only --trusted-proxy.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @label.command()
@@ -194,7 +268,7 @@ def export(format_: str, campaign: str | None, since: str | None, out: str | Non
 
     text = export_jsonl(FeedbackStore(db_url).export_records(since=since, campaign=campaign), format_)
     if out:
-        write_text_atomic(out, text)
+        write_text_atomic(out, text, private=True)  # reviewers' judgements and every prompt: the owner's only
         click.echo(f"wrote {text.count(chr(10))} rows to {out}", err=True)
     else:
         click.echo(text, nl=False)

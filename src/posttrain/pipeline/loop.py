@@ -86,7 +86,8 @@ def _time(stamp: str) -> datetime:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> str:
-    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    # Rows made from users' feedback (their prompts and the answers they judged): the owner's only.
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), private=True)
     return str(path)
 
 

@@ -28,6 +28,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from posttrain.errors import UserError
+from posttrain.feedback.files import open_private
 from posttrain.feedback.records import FeedbackRecord, read_records, record_line
 
 
@@ -67,14 +68,15 @@ class JsonlFeedbackSink:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._records: dict[str, FeedbackRecord] = {}
         if self.path.exists() and self.path.stat().st_size:
             for record in read_records(str(self.path)):
                 if record.kind == "served":
                     self._records[record.id] = record
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        # Every prompt and answer served lands here: created 0600 (new directories 0700), and a file
+        # an older version made readable to others is tightened.
+        self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
 
     def _append(self, record: FeedbackRecord) -> None:
         data = (record_line(record) + "\n").encode("utf-8")

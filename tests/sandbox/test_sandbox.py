@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -11,7 +10,6 @@ import time
 import pytest
 
 from posttrain.sandbox import Limits, run_code, run_many
-from posttrain.sandbox.executor import _kill_all
 
 FAST = Limits(timeout_s=2.0, cpu_s=2.0)
 ADD = "def add(a, b):\n    return a + b\n"
@@ -83,17 +81,20 @@ def test_allocating_50_gb_hits_the_memory_limit():
     assert in_test.status == "memory" and in_test.tests[0].passed and in_test.tests[1].error.startswith("MemoryError")
 
 
-def test_writing_or_deleting_outside_the_working_directory_is_refused(tmp_path):
+def test_writing_or_deleting_outside_the_working_directory_never_reaches_the_caller(tmp_path):
+    """The caller's files are not in the sandbox's view at all (the run's /tmp is its own tmpfs), so each
+    attempt fails: refused by the audit hook, or not found."""
     keep = tmp_path / "keep.txt"
     keep.write_text("precious")
     for code in (f"open({str(tmp_path / 'evil.txt')!r}, 'w').write('x')",
                  f"import os\nos.remove({str(keep)!r})",
-                 f"import os\nos.rename({str(keep)!r}, 'mine.txt')",
-                 "open('/tmp/posttrain-sandbox-escape.txt', 'w').write('x')"):
+                 f"import os\nos.rename({str(keep)!r}, 'mine.txt')"):
         result = run_code(code, ["assert True"], FAST)
-        assert result.status == "error" and "PermissionError" in result.error, code
+        assert result.status == "error" and ("PermissionError" in result.error or "FileNotFoundError" in result.error), code
     assert keep.read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    # The run's own /tmp is a private tmpfs: a write there succeeds and never reaches the caller's /tmp.
+    assert run_code("open('/tmp/posttrain-sandbox-escape.txt', 'w').write('x')", ["assert True"], FAST).status == "ok"
     assert not os.path.exists("/tmp/posttrain-sandbox-escape.txt")
 
 
@@ -163,25 +164,6 @@ def test_parallel_runs_do_not_interfere(private_tmp):
     assert [r.status for r in results] == ["timeout"] + ["ok"] * 5 + ["memory"]
     assert all(r.all_passed for r in results[1:6])
     assert list(private_tmp.iterdir()) == []
-
-
-def test_kill_all_reaches_background_children():
-    process = subprocess.Popen(["sh", "-c", "sleep 100 & sleep 100 & wait"], start_new_session=True)
-    time.sleep(0.2)
-    children = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True, text=True, check=False).stdout.split()
-    assert len(children) == 3
-    _kill_all(process.pid, None)
-    process.wait(timeout=5)
-    time.sleep(0.1)
-    for pid in children:
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            continue
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().split()[2]
-        assert state == "Z", f"process {pid} survived"
-    assert process.returncode == -signal.SIGKILL
 
 
 def test_string_hashes_are_the_same_every_run():

@@ -7,11 +7,14 @@ without a fence it takes the code that starts at a top-level ``def``/``import`` 
     extract_code("Here you go:\\n```python\\ndef add(a, b):\\n    return a + b\\n```", "add")
     # "def add(a, b):\\n    return a + b"
 
-As a reward, a ``prompts`` row lists its hidden tests (Python statements such as
-``"assert add(2, 3) == 5"``, run in the namespace the code leaves) in a ``tests`` field and names the
-function in ``entry_point``; the code runs in :mod:`posttrain.sandbox`, one process per sample::
+As a reward, a ``prompts`` row lists its hidden tests in a ``tests`` field and names the function in
+``entry_point``; the code runs in :mod:`posttrain.sandbox`, one process per sample. A test is a call
+check, ``{"call": "add(2, 3)", "expected": "5"}``, judged outside the sandboxed process so that a
+completion cannot forge its reward, or an assert statement (``"assert add(2, 3) == 5"``), judged
+inside it and therefore hackable: a policy trained against assert tests can learn to fake passing
+them (:mod:`posttrain.sandbox.checks`). Use call checks for RL::
 
-    code_tests_passed(prompt, completion, tests=["assert add(2, 3) == 5"], entry_point="add")  # 1.0
+    code_tests_passed(prompt, completion, tests=[{"call": "add(2, 3)", "expected": "5"}], entry_point="add")  # 1.0
 """
 
 from __future__ import annotations
@@ -169,7 +172,12 @@ def _score_batch(prompts: list[Any], completions: list[str], rows: list[dict], a
 code_tests_passed.score_batch = _score_batch  # type: ignore[attr-defined]
 
 
-def _checked_tests(tests: Any) -> list[str]:
-    if not isinstance(tests, list | tuple) or not tests or not all(isinstance(test, str) for test in tests):
-        raise UserError(f"the row's tests must be a non-empty list of strings (Python statements), got {tests!r}")
+def _checked_tests(tests: Any) -> list:
+    """A row's tests, each a call check or an assert statement; a malformed one is a one-line error."""
+    from posttrain.sandbox.checks import parse_test
+
+    if not isinstance(tests, list | tuple) or not tests:
+        raise UserError(f"the row's tests must be a non-empty list of call checks or statements, got {tests!r}")
+    for test in tests:
+        parse_test(test)
     return list(tests)

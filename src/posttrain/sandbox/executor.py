@@ -1,17 +1,22 @@
-"""Run untrusted, model-written Python plus hidden tests in a confined child process.
+"""Run untrusted, model-written Python plus hidden tests in a process the kernel confines.
 
 ::
 
-    result = run_code("def add(a, b):\\n    return a + b", ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"])
+    tests = [{"call": "add(2, 3)", "expected": "5"}, {"call": "add(-1, 1)", "expected": "0"}]
+    result = run_code("def add(a, b):\\n    return a + b", tests)
     result.status, result.passed, result.fraction   # "ok", 2, 1.0
     results = run_many([(code, tests), ...])        # in parallel, one process per job, order kept
 
-Each run gets its own process (``python -s -S -B``: no site-packages, no bytecode written, a fixed hash seed) in a new session, an empty environment, and a fresh temporary working directory removed
-afterwards. The child confines itself before reading any code (see ``harness.py``): resource limits,
-a network namespace, an unprivileged uid of its own when we are root, and an audit hook refusing
-process creation, sockets, native calls and file access outside its directory. The caller enforces
-the wall-clock limit and, whatever happened, kills the whole process group (and, with a uid of its
-own, every process left under that uid), so nothing outlives the run.
+Each run is its own process under bubblewrap with a seccomp filter (``isolation.py``): its own user,
+PID, mount, network and IPC namespaces, a read-only view of what Python needs, a private size-limited
+tmpfs as its working directory, no new processes, death with its parent. Inside, ``harness.py`` sets
+resource limits and an audit hook, loads the code and makes each test's call. The caller enforces
+the wall-clock limit and then kills bubblewrap, which takes the whole PID namespace with it.
+
+Verdicts (``checks.py``): for a call check, the sandboxed process only reports the value its
+function returned; this process parses it as a literal and compares it with the expected value,
+which never leaves this process. Assert-statement tests are still accepted, and judged inside the
+sandboxed process: a program can forge those (they are documented as hackable).
 
 Statuses: ``ok`` (the code loaded and every test ran, passing or not), ``error`` (the code raised
 when loaded; every test fails), ``timeout`` (wall-clock or CPU limit), ``memory`` (the memory limit
@@ -21,7 +26,6 @@ was hit), ``exited`` (the process ended before the tests finished, e.g. ``os._ex
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
@@ -29,19 +33,21 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from posttrain.sandbox import isolation
+from posttrain.sandbox.checks import AssertCheck, CallCheck, Check, decode_value, parse_test, same_value
 
 HARNESS = (Path(__file__).parent / "harness.py").read_text()
-STDLIB_DIRS = sorted({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"], os.path.dirname(os.__file__)})
-# Each root-run gets a uid of its own from this range (above any system or login account), so per-uid
-# process limits and the final sweep touch only that run.
-UID_BASE, UID_SPAN = 2_000_000_000, 100_000_000
+# RLIMIT_CPU's signals, as the exit status of the child itself (weak mode) or as bubblewrap passes them on.
+CPU_LIMIT_CODES = (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGKILL)
+MAX_SHOWN_VALUE = 200  # characters of a wrong returned value quoted in a test's error
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,10 @@ class Limits:
     memory_mb: int = 512
     output_bytes: int = 64_000  # per stream (stdout, stderr); the rest is dropped
     file_bytes: int = 1_000_000  # the largest file the code may write
+    disk_bytes: int = 16_000_000  # all files together: the size of its private tmpfs
+    # The in-process audit hook, an extra layer over the kernel's: the hostile test battery turns it
+    # off to show that namespaces and seccomp hold on their own.
+    audit_hook: bool = True
 
 
 @dataclass
@@ -89,37 +99,38 @@ class ExecutionResult:
         return asdict(self)
 
 
-def run_code(code: str, tests: Sequence[str], limits: Limits = Limits()) -> ExecutionResult:
-    """Run ``code`` then each test (Python statements, usually an ``assert``) in its namespace, confined."""
+def run_code(code: str, tests: Sequence[Any], limits: Limits = Limits()) -> ExecutionResult:
+    """Run ``code``, then each test (a call check or an assert statement, see ``checks.py``), confined."""
+    checks = [parse_test(test) for test in tests]
+    weak = isolation.weak_mode()
+    if not weak:
+        isolation.check_available()
     start = time.perf_counter()
-    base = Path(tempfile.mkdtemp(prefix="posttrain-sandbox-"))  # 0700, ours: the child cannot reach it by path
-    workdir = base / "work"
-    workdir.mkdir()
-    uid = _run_uid() if os.getuid() == 0 else None
-    if uid is not None:
-        os.chown(workdir, uid, uid)
-    workdir.chmod(0o700)
+    base = Path(tempfile.mkdtemp(prefix="posttrain-sandbox-"))  # 0700, ours; the child never sees it
     nonce = secrets.token_hex(16)
-    request = {"code": code, "tests": list(tests), "nonce": nonce, "uid": uid, "limits": asdict(limits),
-               "stdlib": STDLIB_DIRS, "preload": uid is not None and not _stdlib_world_readable()}
+    applied = [] if weak else ["namespaces", "seccomp", "private-tmpfs"]
+    request = {"code": code, "tests": [check.request() for check in checks], "nonce": nonce,
+               "limits": asdict(limits), "stdlib": isolation.stdlib_dirs(), "applied": applied}
     try:
         (base / "request.json").write_text(json.dumps(request))
         with open(base / "request.json", "rb") as stdin, open(base / "stdout", "wb") as stdout, \
                 open(base / "stderr", "wb") as stderr, open(base / "results", "wb") as results:
-            timed_out, returncode = _run_child(stdin, stdout, stderr, results, workdir, limits, uid)
-        lines = _read_capped(base / "results", 4_000_000 + 1_000 * len(request["tests"]))
+            timed_out, returncode = _run_child(stdin, stdout, stderr, results, base, limits, weak)
+        lines = _read_capped(base / "results", 4_000_000 + 200_000 * len(checks))
         stdout_text = _read_capped(base / "stdout", limits.output_bytes)
         stderr_text = _read_capped(base / "stderr", limits.output_bytes)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     events = _parse_events(lines, nonce)
-    result = _outcome(events, len(request["tests"]), timed_out, returncode, stderr_text, limits)
+    result = _outcome(events, checks, timed_out, returncode, stderr_text, limits)
     result.stdout, result.stderr = stdout_text, stderr_text
+    hook = ["audit-hook"] if limits.audit_hook else []
+    result.isolation = [*applied, "rlimits", *hook] if applied else ["weak: rlimits", *hook]
     result.seconds = time.perf_counter() - start
     return result
 
 
-def run_many(jobs: Sequence[tuple[str, Sequence[str]]], limits: Limits = Limits(),
+def run_many(jobs: Sequence[tuple[str, Sequence[Any]]], limits: Limits = Limits(),
              workers: int | None = None) -> list[ExecutionResult]:
     """Run every ``(code, tests)`` job, ``workers`` at a time (default: one per core); results in order."""
     workers = workers or os.cpu_count() or 1
@@ -129,75 +140,51 @@ def run_many(jobs: Sequence[tuple[str, Sequence[str]]], limits: Limits = Limits(
         return list(pool.map(lambda job: run_code(job[0], job[1], limits), jobs))
 
 
-def _run_child(stdin, stdout, stderr, results, workdir: Path, limits: Limits,
-               uid: int | None) -> tuple[bool, int]:
+def _run_child(stdin, stdout, stderr, results, base: Path, limits: Limits, weak: bool) -> tuple[bool, int]:
     """Start the harness, wait up to the wall-clock limit, then kill everything it left.
 
     Returns whether the wall-clock limit struck and the child's exit status (negative: killed by that signal).
     """
-    # -s -S: no user or system site-packages. Not -I/-E: the environment is ours alone, and it fixes the
-    # string hash seed, so a solution iterating over a set of strings gives the same answer every run.
-    command = [sys.executable, "-s", "-S", "-B", "-c", HARNESS, str(results.fileno())]
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir), "TMPDIR": str(workdir),
-           "PYTHONHASHSEED": "0"}
-    process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=workdir, env=env,
-                               pass_fds=(results.fileno(),), start_new_session=True, close_fds=True)
+    # -s -S: no user or system site-packages; -B: no bytecode written. Not -I/-E: the environment is
+    # ours alone, and it fixes the string hash seed, so iterating over a set of strings gives the
+    # same answer every run.
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    fds = [results.fileno()]
+    if weak:
+        workdir = base / "work"
+        workdir.mkdir(mode=0o700)
+        env |= {"HOME": str(workdir), "TMPDIR": str(workdir)}
+        command = [sys.executable, "-s", "-S", "-B", "-c", HARNESS, str(results.fileno())]
+        cwd = workdir
+    else:
+        env |= {"HOME": isolation.WORKDIR, "TMPDIR": isolation.WORKDIR}
+        seccomp_fd = os.memfd_create("posttrain-seccomp")  # bwrap reads the filter from it, then closes it
+        os.write(seccomp_fd, isolation.seccomp_program())
+        os.lseek(seccomp_fd, 0, os.SEEK_SET)
+        fds.append(seccomp_fd)
+        argv = [isolation.interpreter(), "-s", "-S", "-B", "-c", HARNESS, str(results.fileno())]
+        command = isolation.bwrap_command(argv, seccomp_fd=seccomp_fd, disk_bytes=limits.disk_bytes, env=env)
+        cwd = base
+    try:
+        process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env,
+                                   pass_fds=tuple(fds), start_new_session=True, close_fds=True)
+    finally:
+        if not weak:
+            os.close(seccomp_fd)
     timed_out = False
     try:
-        process.wait(timeout=limits.timeout_s + 1.0)  # + interpreter start-up and confinement
+        process.wait(timeout=limits.timeout_s + 1.0)  # + interpreter and namespace start-up
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
-        _kill_all(process.pid, uid)
+        # Killing bubblewrap kills its PID namespace's init (--die-with-parent), and with it every
+        # process inside; the group kill covers the weak mode's child and anything it started.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         process.wait()
     return timed_out, process.returncode
-
-
-def _kill_all(pgid: int, uid: int | None) -> None:
-    """Kill the run's process group and, when it has a uid of its own, any process under that uid."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if uid is None:
-        return
-    for _ in range(20):  # a process that escaped the group may still be forking: sweep until none is left
-        pids = _pids_of_uid(uid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.01)
-
-
-def _pids_of_uid(uid: int) -> list[int]:
-    pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat(follow_symlinks=False).st_uid == uid:
-                    pids.append(int(entry.name))
-            except FileNotFoundError:
-                continue
-    return pids
-
-
-def _run_uid() -> int:
-    return UID_BASE + secrets.randbelow(UID_SPAN)
-
-
-@functools.cache
-def _stdlib_world_readable() -> bool:
-    """Whether a stranger uid can reach the standard library (each directory on the way lets others in)."""
-    for path in STDLIB_DIRS:
-        current = Path(path).resolve()
-        for directory in [current, *current.parents]:
-            if directory.stat().st_mode & 0o005 != 0o005:
-                return False
-    return True
 
 
 def _read_capped(path: Path, cap: int) -> str:
@@ -212,17 +199,15 @@ def _parse_events(text: str, nonce: str) -> list[dict]:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(event, dict) and event.get("nonce") == nonce:
+        if isinstance(event, dict) and event.get("nonce") == nonce and isinstance(event.get("event"), str):
             events.append(event)
     return events
 
 
-def _outcome(events: list[dict], n_tests: int, timed_out: bool, returncode: int, stderr: str,
+def _outcome(events: list[dict], checks: list[Check], timed_out: bool, returncode: int, stderr: str,
              limits: Limits) -> ExecutionResult:
-    """Fold the child's event lines into per-test outcomes and one status."""
+    """Fold the child's event lines into per-test outcomes and one status. Call checks are judged here."""
     kinds = {event["event"] for event in events}
-    isolation = next((event.get("applied", []) for event in events if event["event"] == "confined"), [])
-    ran = {event["index"]: event for event in events if event["event"] == "test"}
     load_error = next((event for event in events if event["event"] == "load_error"), None)
     memory_hit = any(event.get("kind") == "memory" for event in events) or "MemoryError" in stderr
     if timed_out:
@@ -230,8 +215,8 @@ def _outcome(events: list[dict], n_tests: int, timed_out: bool, returncode: int,
     elif "confined" not in kinds:
         status, error = "crashed", "the sandbox did not start: " + (stderr.strip().splitlines() or ["no output"])[-1]
     elif load_error is not None:
-        status, error = ("memory" if load_error["kind"] == "memory" else "error"), load_error["error"]
-    elif "done" not in kinds and returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        status, error = ("memory" if load_error.get("kind") == "memory" else "error"), str(load_error.get("error"))
+    elif "done" not in kinds and returncode in CPU_LIMIT_CODES:
         status, error = "timeout", f"CPU limit of {limits.cpu_s:g} s exceeded"  # RLIMIT_CPU's signals
     elif "done" not in kinds:
         status, error = "exited", f"the process ended (status {returncode}) before the tests finished"
@@ -239,14 +224,48 @@ def _outcome(events: list[dict], n_tests: int, timed_out: bool, returncode: int,
         status, error = "memory", f"memory limit of {limits.memory_mb} MB exceeded"
     else:
         status, error = "ok", None
+    by_index: dict[int, list[dict]] = {}
+    for event in events:
+        if event["event"] in ("test", "value") and isinstance(event.get("index"), int):
+            by_index.setdefault(event["index"], []).append(event)
     tests = []
-    for index in range(n_tests):
-        event = ran.get(index)
-        if event is not None:
-            tests.append(TestOutcome(index, bool(event["passed"]), event.get("error"), float(event["seconds"])))
-        else:
+    for index, check in enumerate(checks):
+        reported = by_index.get(index)
+        if not reported:
             reason = {"timeout": "timeout", "error": f"not run: the code failed to load ({error})"}.get(
                 status, f"not run: {error}")
             tests.append(TestOutcome(index, False, reason, 0.0))
-    return ExecutionResult(tests=tests, status=status, error=error, stdout="", stderr="", seconds=0.0,
-                           isolation=isolation)
+        elif isinstance(check, CallCheck):
+            tests.append(_judge_call(index, check, reported))
+        else:
+            event = reported[-1]
+            tests.append(TestOutcome(index, event.get("passed") is True, _text(event.get("error")),
+                                     _seconds(event)))
+    return ExecutionResult(tests=tests, status=status, error=error, stdout="", stderr="", seconds=0.0)
+
+
+def _judge_call(index: int, check: CallCheck, reported: list[dict]) -> TestOutcome:
+    """Compare the one value the child sent for this call with the expected value only we hold."""
+    seconds = _seconds(reported[-1])
+    if len(reported) > 1:
+        return TestOutcome(index, False, "the call was reported more than once", seconds)
+    event = reported[0]
+    if event["event"] == "test":  # the call raised
+        return TestOutcome(index, False, _text(event.get("error")) or "the call failed", seconds)
+    ok, value = decode_value(event.get("value"))
+    if not ok:
+        return TestOutcome(index, False, "the call returned something that is not a plain value", seconds)
+    if same_value(value, check.expected):
+        return TestOutcome(index, True, None, seconds)
+    shown = repr(value)
+    shown = shown if len(shown) <= MAX_SHOWN_VALUE else shown[: MAX_SHOWN_VALUE - 3] + "..."
+    return TestOutcome(index, False, f"{check.source}: returned {shown}", seconds)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:500]
+
+
+def _seconds(event: dict) -> float:
+    seconds = event.get("seconds")
+    return float(seconds) if isinstance(seconds, int | float) and not isinstance(seconds, bool) else 0.0

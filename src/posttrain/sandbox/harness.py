@@ -1,40 +1,36 @@
-"""The child side of the sandbox: confine this process, run the code, run each test, report line by line.
+"""The child side of the sandbox: limit this process, run the code, make each call, report line by line.
 
-This file is not imported by the package: the executor passes its source to ``python -I -S -c`` so the child
-needs nothing but the standard library. Its input is one JSON object on stdin::
+This file is not imported by the package: the executor passes its source to ``python -I -S -B -c``
+(inside bubblewrap, see ``isolation.py``) so the child needs nothing but the standard library. Its
+input is one JSON object on stdin::
 
-    {"code": str, "tests": [str], "nonce": str, "uid": int | null, "limits": {...}, "stdlib": [dir]}
+    {"code": str, "nonce": str, "limits": {...}, "stdlib": [dir],
+     "tests": [{"kind": "call", "function", "args": repr, "kwargs": repr} | {"kind": "assert", "source"}]}
 
-and it writes JSON lines to the file descriptor named by ``argv[1]``, each carrying the nonce (so stray
-bytes the code writes there are not taken for results)::
+and it writes JSON lines to the file descriptor named by ``argv[1]``, each carrying the nonce::
 
-    {"nonce", "event": "loaded"}                               the code ran to its end
-    {"nonce", "event": "load_error", "kind", "error"}          the code raised (kind: error | memory)
+    {"nonce", "event": "confined", "applied": [...]}
+    {"nonce", "event": "loaded"}                                the code ran to its end
+    {"nonce", "event": "load_error", "kind", "error"}           the code raised (kind: error | memory)
+    {"nonce", "event": "value", "index", "value", "seconds"}    a call returned (the value's repr)
     {"nonce", "event": "test", "index", "passed", "error", "seconds", "kind"}
     {"nonce", "event": "done"}
 
-Confinement, in order (privileged steps only when started as root, which the executor arranges):
-1. resource limits: CPU seconds, address space, file size, open files, processes, no core dumps;
-2. a fresh network namespace (root, or an unprivileged user namespace where the kernel allows one);
-3. drop to an unprivileged uid/gid that owns only the working directory;
-4. an audit hook, which cannot be removed from Python, refusing: process creation (fork, exec, spawn,
-   subprocess), sockets, ctypes, signals to other processes, symlinks, reads outside the working
-   directory and the standard library, and writes, deletes, renames and listings outside the working
-   directory.
-The code runs in the same interpreter as this harness, so a determined program can still forge its
-results (the nonce makes that unlikely, not impossible): the OS layers, not the result lines, are
-what keep the caller safe.
+Nothing here is trusted by the caller: the program under test runs in this interpreter and can
+rewrite anything in it. For a call, the caller compares the value sent with the expected value it
+alone holds; an assert's ``passed`` is taken on trust, which is why asserts are the hackable kind of
+test (``checks.py``). The kernel (namespaces, seccomp) is what confines; the resource limits and the
+audit hook below are extra layers, the hook written so that rebinding module globals or builtins
+does not switch it off (everything it uses is bound in its closure when it is installed).
 """
 
+import ast
 import json
 import os
 import resource
 import signal
 import sys
 import time
-
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
 
 # Audit events refused outright: new processes, sockets, native calls, signals, links, environment writes.
 DENIED_EVENTS = frozenset({
@@ -43,7 +39,7 @@ DENIED_EVENTS = frozenset({
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto",
     "ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function", "ctypes.cdata", "ctypes.addressof",
     "os.symlink", "os.link", "os.putenv", "os.unsetenv", "os.chown", "os.setxattr", "os.removexattr",
-    "mmap.__new__",
+    "mmap.__new__", "os.mkfifo", "os.mknod",
 })
 # Modules whose import would reach around the hook (raw fork/exec without an audit event).
 DENIED_MODULES = frozenset({"_posixsubprocess", "_ctypes", "ctypes", "_xxsubinterpreters", "_socket", "socket"})
@@ -54,17 +50,12 @@ PATH_EVENTS = {
     "shutil.rmtree": (0,), "shutil.copyfile": (0, 1), "shutil.move": (0, 1), "os.chflags": (0,),
     "glob.glob": (0,), "os.walk": (0,),
 }
-# Imported before dropping privileges when the unprivileged uid cannot read the standard library (an
-# interpreter under a private home directory): the modules solutions commonly use stay importable.
-PRELOAD = ("math", "cmath", "re", "string", "collections", "collections.abc", "itertools", "functools", "operator",
-           "heapq", "bisect", "json", "random", "statistics", "fractions", "decimal", "datetime", "time", "typing",
-           "dataclasses", "enum", "copy", "textwrap", "unicodedata", "array", "struct", "hashlib", "base64",
-           "calendar", "numbers", "pprint", "difflib")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+MAX_VALUE_CHARS = 100_000
+PLAIN = (type(None), bool, int, float, str, bytes, complex)
 
 
-def confine(request):
-    limits = request["limits"]
+def limit_resources(limits):
     cpu = max(1, int(limits["cpu_s"] + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     memory = limits["memory_mb"] * 1024 * 1024
@@ -74,70 +65,53 @@ def confine(request):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # A write past the file-size limit fails with an OSError instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    applied = []
-    uid = request.get("uid")
-    if _unshare(CLONE_NEWNET if os.getuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET):
-        applied.append("network-namespace")
-    if uid is not None and os.getuid() == 0:
-        if request.get("preload"):
-            for name in PRELOAD:
-                __import__(name)
-        # Counted per uid: with a uid of its own, this run cannot starve a parallel one of processes.
-        resource.setrlimit(resource.RLIMIT_NPROC, (8, 8))
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        applied.append("uid")
-    applied.append("rlimits")
-    return applied
-
-
-def _unshare(flags):
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        ok = libc.unshare(flags) == 0
-    except Exception:  # noqa: BLE001  (no libc or no unshare: the audit hook still refuses sockets)
-        return False
-    for name in ("ctypes", "_ctypes", "ctypes._endian"):
-        sys.modules.pop(name, None)
-    return ok
 
 
 def install_policy(workdir, stdlib):
-    work = os.path.realpath(workdir)
-    readable = [work, *(os.path.realpath(path) for path in stdlib)]
+    """An audit hook refusing what the code has no business doing. Everything it calls is bound here,
+    in its closure and default arguments, so the code cannot rebind it away through module globals."""
+    realpath, join, sep, fsdecode = os.path.realpath, os.path.join, os.sep, os.fsdecode
+    work = realpath(workdir)
+    readable = (work, *(realpath(path) for path in stdlib))
+    writable = (work,)
+    denied_events, denied_modules, path_events = DENIED_EVENTS, DENIED_MODULES, dict(PATH_EVENTS)
+    write_flags = WRITE_FLAGS
+    str_type, bytes_type, int_type = str, bytes, int
 
     def inside(path, roots):
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-        if not isinstance(path, str):
+        if type(path) is bytes_type:
+            path = fsdecode(path)
+        if type(path) is not str_type:
             return False
-        full = os.path.realpath(os.path.join(work, path))
-        return any(full == root or full.startswith(root + os.sep) for root in roots)
+        full = realpath(join(work, path))
+        for root in roots:
+            if full == root or full.startswith(root + sep):
+                return True
+        return False
 
     def hook(event, args):
-        if event in DENIED_EVENTS:
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "import" and args[0] in DENIED_MODULES:
-            raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
+        if event in denied_events:
+            raise PermissionError("sandbox: " + event + " is not allowed")
+        if event == "import" and args[0] in denied_modules:
+            raise PermissionError("sandbox: importing " + str(args[0]) + " is not allowed")
         if event == "open":
             path, mode, flags = args
-            if isinstance(path, int):
+            if type(path) is int_type:
                 if path > 2:
                     raise PermissionError("sandbox: opening inherited file descriptors is not allowed")
                 return
-            writing = (mode is not None and any(c in mode for c in "wax+")) or bool((flags or 0) & WRITE_FLAGS)
-            if not inside(path, [work] if writing else readable):
-                what = "writing" if writing else "reading"
-                raise PermissionError(f"sandbox: {what} {path!r} is outside the working directory")
+            writing = (mode is not None and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) \
+                or bool((flags or 0) & write_flags)
+            if not inside(path, writable if writing else readable):
+                raise PermissionError("sandbox: " + ("writing " if writing else "reading ") + repr(path)
+                                      + " is outside the working directory")
             return
-        indexes = PATH_EVENTS.get(event)
+        indexes = path_events.get(event)
         if indexes is not None:
             for index in indexes:
-                if index < len(args) and not isinstance(args[index], int) and not inside(args[index], [work]):
-                    raise PermissionError(f"sandbox: {event} on {args[index]!r} is outside the working directory")
+                if index < len(args) and type(args[index]) is not int_type and not inside(args[index], writable):
+                    raise PermissionError("sandbox: " + event + " on " + repr(args[index])
+                                          + " is outside the working directory")
 
     for name in DENIED_MODULES:
         sys.modules.pop(name, None)
@@ -173,20 +147,50 @@ def describe(error):
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+def literal_text(value, depth=0):
+    """``repr(value)`` when the value is made of plain types only (so the caller can parse it back), else a TypeError."""
+    if depth > 50:
+        raise TypeError("the returned value is nested more than 50 levels deep")
+    kind = type(value)
+    if kind in PLAIN:
+        return repr(value)
+    if kind in (list, tuple, set, frozenset):
+        for item in value:
+            literal_text(item, depth + 1)
+    elif kind is dict:
+        for key, item in value.items():
+            literal_text(key, depth + 1)
+            literal_text(item, depth + 1)
+    else:
+        raise TypeError(f"returned a {kind.__name__}, not a plain value (number, string, list, tuple, dict, set)")
+    return repr(value) if depth else _capped(repr(value))
+
+
+def _capped(text):
+    if len(text) > MAX_VALUE_CHARS:
+        raise ValueError(f"the returned value's text is longer than {MAX_VALUE_CHARS} characters")
+    return text
+
+
 def main():
     result_fd = int(sys.argv[1])
     request = json.loads(sys.stdin.read())
     os.close(0)
     nonce = request["nonce"]
+    dumps, write, clock = json.dumps, os.write, time.perf_counter
 
     def report(**fields):
-        os.write(result_fd, (json.dumps({"nonce": nonce, **fields}) + "\n").encode())
+        write(result_fd, (dumps({"nonce": nonce, **fields}) + "\n").encode())
 
-    applied = confine(request)
-    report(event="confined", applied=applied)
+    limit_resources(request["limits"])
+    report(event="confined", applied=request["applied"] + ["rlimits"])
     cap = request["limits"]["output_bytes"]
     sys.stdout, sys.stderr = CappedStream(1, cap), CappedStream(2, cap)
-    install_policy(os.getcwd(), request["stdlib"])
+    # Parsed before the code runs: the code cannot change what it is called with.
+    calls = [(test["function"], ast.literal_eval(test["args"]), ast.literal_eval(test["kwargs"]))
+             if test["kind"] == "call" else test["source"] for test in request["tests"]]
+    if request["limits"].get("audit_hook", True):
+        install_policy(os.getcwd(), request["stdlib"])
 
     namespace = {"__name__": "__sandbox__", "__builtins__": __builtins__}
     try:
@@ -197,17 +201,24 @@ def main():
         report(event="done")
         return
     report(event="loaded")
-    for index, test in enumerate(request["tests"]):
-        start = time.perf_counter()
+    for index, test in enumerate(calls):
+        start = clock()
         try:
-            exec(compile(test, f"<test {index}>", "exec"), namespace)  # noqa: S102
+            if isinstance(test, str):
+                exec(compile(test, f"<test {index}>", "exec"), namespace)  # noqa: S102
+            else:
+                function, args, kwargs = test
+                if function not in namespace:
+                    raise NameError(f"name '{function}' is not defined")
+                value = literal_text(namespace[function](*args, **kwargs))
         except BaseException as error:  # noqa: BLE001
             report(event="test", index=index, passed=False, error=describe(error),
-                   kind="memory" if isinstance(error, MemoryError) else "error",
-                   seconds=time.perf_counter() - start)
+                   kind="memory" if isinstance(error, MemoryError) else "error", seconds=clock() - start)
         else:
-            report(event="test", index=index, passed=True, error=None, kind=None,
-                   seconds=time.perf_counter() - start)
+            if isinstance(test, str):
+                report(event="test", index=index, passed=True, error=None, kind=None, seconds=clock() - start)
+            else:
+                report(event="value", index=index, value=value, seconds=clock() - start)
     report(event="done")
 
 

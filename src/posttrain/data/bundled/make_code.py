@@ -1007,6 +1007,20 @@ def all_items(seed: int = 0) -> tuple[list[Item], list[Item]]:
     return train, held
 
 
+def call_checks(task: Task, strict: bool = True) -> list[dict | str]:
+    """The task's tests as the rows carry them: call checks (``{"call", "expected"}``), judged outside the
+    tested program's process, so a solution cannot forge its reward (:mod:`posttrain.sandbox.checks`).
+    ``strict=False`` keeps a test a call cannot express (a side effect) as its assert statement, which
+    is hackable; the RL sets are strict, since RL would learn any hack."""
+    from posttrain.sandbox.checks import assert_to_call
+
+    checks = [assert_to_call(test, task.entry_point) or test for test in task.tests]
+    unconverted = [test for test in checks if isinstance(test, str)]
+    if strict and unconverted:
+        raise AssertionError(f"{task.entry_point}: a test is not a call with a literal expected value: {unconverted[0]}")
+    return checks
+
+
 def _rows(items: list[Item], rng: random.Random, prompts_per_item: int) -> tuple[list[Row], list[Row]]:
     """SFT rows (``prompts_per_item`` phrasings per item) and RL rows (one further phrasing each)."""
     sft, rl = [], []
@@ -1020,7 +1034,7 @@ def _rows(items: list[Item], rng: random.Random, prompts_per_item: int) -> tuple
             messages = [{"role": "user", "content": item.prompt(variant, with_example)},
                         {"role": "assistant", "content": item.answer(variant)}]
             sft.append({"messages": messages, **meta})
-        rl.append({"prompt": item.prompt(variants[-1], with_examples[-1]), **meta, "tests": list(task.tests),
+        rl.append({"prompt": item.prompt(variants[-1], with_examples[-1]), **meta, "tests": call_checks(task),
                    "solution": task.solution} | ({"broken": task.bug.code} if item.kind == "debug" else {}))
     rng.shuffle(sft)
     rng.shuffle(rl)
@@ -1163,8 +1177,9 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
         "- `code_sft` rows: `messages` (the task; one short sentence and the reference solution in a ```python",
         "  fence), `kind` (`write` or `debug`), `topic` and `entry_point`. A debugging answer opens with what was",
         "  wrong (\"`range(n)` stops before n; it must be `range(1, n + 1)`.\").",
-        "- `code_rl` rows: `prompt`, `tests` (3-6 `assert` statements run in the namespace the answer's code",
-        "  leaves), `entry_point` (read by `code_tests_passed`), `kind`, `topic`, the reference `solution` and,",
+        "- `code_rl` rows: `prompt`, `tests` (3-6 call checks such as `{\"call\": \"add(2, 3)\", \"expected\": \"5\"}`,",
+        "  judged outside the sandboxed process so that an answer cannot forge its reward; see docs/sandbox.md),",
+        "  `entry_point` (read by `code_tests_passed`), `kind`, `topic`, the reference `solution` and,",
         "  for debugging rows, the `broken` function. A debugging prompt shows one failing test; it is also among",
         "  the hidden tests.", "",
     ]

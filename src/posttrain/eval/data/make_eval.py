@@ -1174,6 +1174,7 @@ def make_code() -> list[Row]:
     solution fails its tests or a broken function passes the test its prompt shows (run in the sandbox)."""
     from posttrain.data.bundled.make_code import (
         Item,
+        call_checks,
         debug_prompt,
         sandbox_failures,
         write_prompt,
@@ -1187,7 +1188,7 @@ def make_code() -> list[Row]:
     for index, (kind, task) in enumerate(tasks):
         prompt = write_prompt(task, 0, with_example=True) if kind == "write" else debug_prompt(task, 0)
         row = {"id": f"code-{index + 1:04d}", "prompt": prompt, "entry_point": task.entry_point,
-               "tests": list(task.tests), "kind": kind, "solution": task.solution}
+               "tests": call_checks(task, strict=False), "kind": kind, "solution": task.solution}
         rows.append(row | ({"broken": task.bug.code} if task.bug else {}))
     return rows
 
@@ -1258,7 +1259,7 @@ One JSON object per line with an `id` and either `prompt` (one user message) or 
 ending with a user turn), plus what the suite's scorer needs: `answer` (math), `constraints`
 (instruction-following, checked by `posttrain.rewards.ifeval`), `harmful` and `category` (safety),
 `tools` and `expect` (tool-use), `expect` and `forbid` keywords (multi-turn), `max_words` (style),
-`entry_point`, `tests` (assert statements run in `posttrain.sandbox`) and `kind` (code; the reference
+`entry_point`, `tests` (call checks judged outside `posttrain.sandbox`'s process; one assert) and `kind` (code; the reference
 `solution` and, for fixes, the `broken` function ride along unread by the scorer). Rows are ordered
 so that any prefix mixes the item kinds: `--limit N` takes the first N of each suite.
 

@@ -1,6 +1,9 @@
 """The ``code`` suite: write a short Python function, or fix a broken one, judged by hidden tests.
 
-Items ``{"id", "prompt", "entry_point", "tests": ["assert f(1) == 2", ...], "kind": "write" | "debug"}``.
+Items ``{"id", "prompt", "entry_point", "tests": [{"call": "f(1)", "expected": "2"}, ...], "kind": "write" | "debug"}``;
+a test may also be an assert statement, judged inside the tested process and so forgeable
+(:mod:`posttrain.sandbox.checks`): the bundled items use call checks except where a call cannot
+express the check (one item checks that its arguments are left unchanged).
 The answer's code (:func:`posttrain.rewards.code.extract_code`, as the RL reward reads it) runs in
 :mod:`posttrain.sandbox` with the item's tests, one process per answer, all in parallel (the 80 answers
 take about 5 s on 2 cores; generating them at up to 256 new tokens takes far longer). An item scores
@@ -38,6 +41,7 @@ from posttrain.eval.suite import (
     register,
 )
 from posttrain.rewards.code import extract_code
+from posttrain.sandbox.checks import BadTest, parse_test
 
 if TYPE_CHECKING:
     from posttrain.sandbox import ExecutionResult
@@ -127,8 +131,13 @@ def _check_item(item: dict, path: str) -> None:
     """An item needs its tests (a non-empty list of statements), the function's name and a known kind."""
     where = f"item {item['id']}: "
     tests = item.get("tests")
-    if not isinstance(tests, list) or not tests or not all(isinstance(test, str) and test.strip() for test in tests):
-        raise DataError(where + "must be a non-empty list of Python statements", path=path, field="tests")
+    if not isinstance(tests, list) or not tests:
+        raise DataError(where + "must be a non-empty list of call checks or Python statements", path=path, field="tests")
+    for test in tests:
+        try:
+            parse_test(test)
+        except BadTest as error:
+            raise DataError(where + str(error), path=path, field="tests") from None
     if not isinstance(item.get("entry_point"), str) or not item["entry_point"].isidentifier():
         raise DataError(where + "must name the function to write (a Python identifier)", path=path,
                         field="entry_point")

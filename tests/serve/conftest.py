@@ -12,6 +12,7 @@ import uvicorn
 
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.serve.app import ServeConfig, create_app
+from posttrain.serve.connections import server_config
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +28,7 @@ def running_server(config: ServeConfig, model, tokenizer, scheduler=None):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(config, model=model, tokenizer=tokenizer, scheduler=scheduler)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, config, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

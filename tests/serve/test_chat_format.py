@@ -8,7 +8,7 @@ import pytest
 
 from posttrain.data.render import tool_call_text
 from posttrain.serve.chat import ChatFormat, DeltaAssembler, assistant_message
-from posttrain.serve.protocol import ApiError, ChatCompletionRequest
+from posttrain.serve.protocol import ApiError, ChatCompletionRequest, parse_body
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -108,10 +108,30 @@ def test_template_without_tool_support_gets_tools_as_a_system_prompt_and_calls_a
                            "</tool_call><|im_end|>\n<|im_start|>tool\n-3 C<|im_end|>\n<|im_start|>assistant\n")
 
 
-def test_bad_tool_call_arguments_are_a_400(tiny_lm):
-    chat_format = ChatFormat.probe(tiny_lm[1])
-    body = ChatCompletionRequest.model_validate({"model": "m", "messages": [
-        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "[1, 2]"}}]}]})
+@pytest.mark.parametrize("arguments, message", [
+    ("[1, 2]", "must be a JSON object, as a string"),
+    ('{"a": ', "must be a JSON object, as a string"),
+    ('{"a": ' + "[" * 63 + "]" * 63 + "}", None),  # 64 levels: the most allowed
+    ('{"a": "\ud800"}', None),  # a lone surrogate, as a JSON escape may give
+    ('{"a": ' + "[" * 64 + "]" * 64 + "}", "nested more than 64 levels deep"),
+    ("[" * 100_000, "nested more than 64 levels deep"),  # refused before json.loads could recurse
+])
+def test_tool_call_arguments_must_be_a_shallow_json_object(arguments, message):
+    body = {"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{}"}},
+                                             {"function": {"name": "g", "arguments": arguments}}]}]}
+    if message is None:
+        parsed = parse_body(ChatCompletionRequest, json.dumps(body).encode())
+        assert parsed.messages[1].tool_calls[1].function.argument_object() == json.loads(arguments)
+        return
     with pytest.raises(ApiError) as caught:
-        chat_format.template_messages(body.messages, None)
-    assert caught.value.status == 400 and "JSON object" in caught.value.message
+        parse_body(ChatCompletionRequest, json.dumps(body).encode())
+    param = "messages[1].tool_calls[1].function.arguments"
+    assert (caught.value.status, caught.value.param, caught.value.message) == (400, param, f"{param}: {message}")
+
+
+def test_a_reply_nested_too_deep_stays_content():
+    """Parsing it as a call would recurse once per level; the user sees the text instead."""
+    text = '<tool_call>{"name": "f", "arguments": {"a": ' + "[" * 3000 + "]" * 3000 + "}}</tool_call>"
+    assert assistant_message(text, parse_tools=True) == (text, [])

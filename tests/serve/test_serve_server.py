@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 import pytest
 from scripted_scheduler import ScriptedScheduler
 
+from posttrain.data.render import render_prompt
 from posttrain.feedback.records import latest_by_id, read_records
 
 HELLO = [{"role": "user", "content": "Hello there!"}]
@@ -175,9 +178,9 @@ BAD_BODIES = [
     (b'{"model": "tiny"}', 400, "messages"),
     (b'{"messages": [{"role": "user", "content": "x"}]}', 400, "model"),
     (b'{"model": "tiny", "messages": []}', 400, "messages"),
-    (b'{"model": "tiny", "messages": [{"role": "robot", "content": "x"}]}', 400, "messages.0.role"),
-    (b'{"model": "tiny", "messages": [{"role": "user"}]}', 400, "messages.0"),
-    (b'{"model": "tiny", "messages": [{"role": "user", "content": 5}]}', 400, "messages.0.content.str"),
+    (b'{"model": "tiny", "messages": [{"role": "robot", "content": "x"}]}', 400, "messages[0].role"),
+    (b'{"model": "tiny", "messages": [{"role": "user"}]}', 400, "messages[0]"),
+    (b'{"model": "tiny", "messages": [{"role": "user", "content": 5}]}', 400, "messages[0].content.str"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', 400, "temperature"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "temperature": 3}', 400, "temperature"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "n": 0}', 400, "n"),
@@ -185,9 +188,10 @@ BAD_BODIES = [
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "seed": 1.5}', 400, "seed"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_tokens": "9"}', 400, "max_tokens"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stop": ["a","b","c","d","e"]}', 400, "stop"),
+    (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stop": "' + b"s" * 257 + b'"}', 400, "stop"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5000}', 400, "messages"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}', 400,
-     "tools.0.function"),
+     "tools[0].function"),
     (b'{"model": "tiny", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 400, "stream"),
     (b'{"model": "other", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
     (b"[" * 100_000 + b"]" * 100_000, 413, None),
@@ -204,7 +208,9 @@ def test_bad_input_gets_openai_error_bodies_never_a_500(serve):
             assert (response.status_code, error["param"]) == (status, param), body[:80]
             assert error["message"] and error["type"] in ("invalid_request_error",)
         deep = http.post("/v1/chat/completions", content=b"[" * 2000 + b"]" * 2000)
-        assert deep.status_code == 400 and deep.json()["error"]["code"] == "invalid_json"
+        assert deep.status_code == 400 and deep.json()["error"] == {
+            "message": "the request body: nested more than 64 levels deep", "type": "invalid_request_error",
+            "param": None, "code": "invalid_value"}
         chunked = http.post("/v1/chat/completions", content=iter([b"{" + b" " * 3000, b" " * 3000 + b"}"]))
         assert chunked.status_code == 413  # no Content-Length: counted while reading
         assert http.get("/v1/nowhere").json()["error"]["code"] == "not_found"
@@ -213,6 +219,92 @@ def test_bad_input_gets_openai_error_bodies_never_a_500(serve):
     with pytest.raises(openai.BadRequestError) as caught:
         _client(base_url).chat.completions.create(model="tiny", messages=HELLO, top_p=0)
     assert caught.value.body["param"] == "top_p"
+
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def _call_message(arguments: str) -> dict:
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]}
+
+
+NESTED_BODIES = [  # (body, param): each nested past the 64 levels a request may use
+    ({"messages": [_call_message('{"city": ' + _nested(3000) + "}"), *HELLO]},
+     "messages[0].tool_calls[0].function.arguments"),
+    ({"messages": HELLO, "tools": [{**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "parameters": {
+        "type": "object", "properties": {"city": json.loads(_nested(100))}}}}]}, "tools[0].function.parameters"),
+    ({"messages": [{"role": "user", "content": json.loads(_nested(200))}]}, "messages[0].content[0]"),
+    ({"messages": HELLO, "metadata": {"a": json.loads(_nested(900))}}, "metadata"),  # unknown fields too
+]
+
+
+def test_nested_json_is_a_400_naming_the_field_on_a_connection_that_stays_open(serve):
+    base_url, _ = serve()
+    connection = http.client.HTTPConnection(urlsplit(base_url).hostname, urlsplit(base_url).port, timeout=30)
+
+    def post(body: bytes) -> tuple[int, dict]:
+        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+
+    status, reply = post(json.dumps({"model": "tiny", "messages": HELLO, "max_tokens": 1}).encode())
+    assert status == 200
+    kept_alive = connection.sock
+    too_deep = [(json.dumps({"model": "tiny", **body}).encode(), param) for body, param in NESTED_BODIES]
+    too_deep.append((_nested(100_000).encode(), None))  # 200 kB, deep enough to crash a recursive parser
+    for body, param in too_deep:
+        status, reply = post(body)
+        assert (status, reply) == (400, {"error": {
+            "message": f"{param or 'the request body'}: nested more than 64 levels deep",
+            "type": "invalid_request_error", "param": param, "code": "invalid_value"}})
+        assert connection.sock is kept_alive  # the same socket: no reset after any of them
+    # 64 levels of arguments are allowed, and rendered for the model
+    status, reply = post(json.dumps({"model": "tiny", "max_tokens": 1, "messages": [
+        _call_message('{"city": ' + _nested(63) + "}"), *HELLO]}).encode())
+    assert status == 200 and reply["object"] == "chat.completion" and connection.sock is kept_alive
+    connection.close()
+
+
+def test_a_prompt_past_the_context_is_a_400_saying_what_fits(serve, tiny_lm):
+    base_url, app = serve()
+    client = _client(base_url)
+    context = app.state.service.context_length
+    assert context == 1024  # the tiny model's max_position_embeddings
+
+    def refusal(messages, **settings) -> dict:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="tiny", messages=messages, **settings)
+        assert (caught.value.body["param"], caught.value.body["code"]) == ("messages", "context_length_exceeded")
+        return caught.value.body["message"]
+
+    near_full = [{"role": "user", "content": "x " * 480}]
+    prompt = len(render_prompt(near_full, tiny_lm[1]))
+    room = context - prompt
+    assert 0 < room < 100
+    filled = client.chat.completions.create(model="tiny", messages=near_full, extra_body={"ignore_eos": True})
+    assert filled.usage.prompt_tokens == prompt
+    assert filled.usage.completion_tokens == room  # the default max_tokens (512) shrinks to what fits
+    exact = client.chat.completions.create(model="tiny", messages=near_full, max_tokens=room)
+    assert exact.usage.prompt_tokens == prompt
+    assert refusal(near_full, max_tokens=room + 1) == (
+        f"the prompt has {prompt} tokens and max_tokens is {room + 1}, but the model's context is 1024 tokens: "
+        f"at most {room} new tokens fit after this prompt")
+
+    too_long = [{"role": "user", "content": "x " * 3000}]
+    prompt = len(render_prompt(too_long, tiny_lm[1]))
+    assert prompt > context
+    assert refusal(too_long) == (f"the prompt has {prompt} tokens, but the model's context is 1024 tokens: "
+                                 "a prompt can have at most 1023 tokens to leave room for 1 new token")
+    assert refusal(too_long, max_tokens=5) == (
+        f"the prompt has {prompt} tokens and max_tokens is 5, but the model's context is 1024 tokens: "
+        "a prompt can have at most 1019 tokens to leave room for 5 new tokens")
+    assert refusal(too_long, max_tokens=2000) == (
+        f"the prompt has {prompt} tokens and max_tokens is 2000, but the model's context is 1024 tokens: "
+        "max_tokens must be less than 1024")
+    assert refusal(HELLO, max_tokens=2000) == ("the prompt has 16 tokens and max_tokens is 2000, but the model's "
+                                               "context is 1024 tokens: at most 1008 new tokens fit after this prompt")
 
 
 def test_api_keys(serve):
@@ -306,3 +398,30 @@ def test_serve_refuses_to_bind_beyond_loopback_without_a_key(tiny_model, monkeyp
     check_binding(ServeConfig(model=tiny_model, host="0.0.0.0", api_keys=["k"]))
     with pytest.raises(UserError):
         check_binding(ServeConfig(model=tiny_model, host="my-host.example"))
+
+
+def test_serve_cli_passes_the_connection_timeouts_to_uvicorn(tiny_model, monkeypatch):
+    import uvicorn
+    from click.testing import CliRunner
+
+    from posttrain.cli import cli
+
+    started = []
+
+    class FakeServer:
+        def __init__(self, config):
+            self.config = config
+
+        def run(self):
+            started.append(self.config)
+
+    monkeypatch.setattr("posttrain.serve.app.create_app", lambda config: "the app")
+    monkeypatch.setattr("logging.basicConfig", lambda **settings: None)  # leave the test session's logging alone
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    result = CliRunner().invoke(cli, ["serve", tiny_model, "--read-timeout", "7", "--keep-alive-timeout", "3"])
+    assert result.exit_code == 0, result.output
+    (config,) = started
+    assert (config.app, config.host, config.timeout_keep_alive, config.access_log) == ("the app", "127.0.0.1", 3, False)
+    assert config.http.func.__name__ == "TimedH11Protocol" and config.http.keywords == {"read_timeout": 7}
+    refused = CliRunner().invoke(cli, ["serve", tiny_model, "--read-timeout", "0"])
+    assert refused.exit_code == 2 and "--read-timeout" in refused.output

@@ -13,13 +13,15 @@ Routes:
 
 Every error is an OpenAI-style body ``{"error": {"message", "type", "param", "code"}}``: 400 for
 bad input (never a 500), 401 without a valid API key, 404 for unknown models and response ids,
-413 for oversize bodies, 429 with ``Retry-After`` when the queue is full, 504 on timeout. Requests
-are logged without their content unless ``log_content`` is on.
+408 for a body slower than ``read_timeout``, 413 for oversize bodies, 429 with ``Retry-After`` when
+the queue is full, 504 on timeout. Requests are logged, one INFO line each, without their content
+unless ``log_content`` is on; a client that leaves before its answer is complete is logged as 499.
 
 Example::
 
-    app = create_app(ServeConfig(model="smollm2-135m"))
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    config = ServeConfig(model="smollm2-135m")
+    app = create_app(config)
+    uvicorn.Server(server_config(app, config)).run()  # posttrain.serve.connections: timeouts uvicorn lacks
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from posttrain.data.render import end_of_turn_ids
 from posttrain.errors import UserError
@@ -71,6 +74,8 @@ class ServeConfig(BaseModel):
     max_queue: int = Field(64, ge=1, description="Waiting requests before new ones get 429")
     max_prefill_tokens: int = Field(2048, ge=1, description="Prompt tokens prefilled between two decode steps")
     timeout: float = Field(600.0, gt=0, description="Seconds a request may take, queueing included")
+    read_timeout: float = Field(30.0, gt=0, description="Seconds a request's head, then its body, may take to arrive")
+    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle connection stays open")
     max_request_bytes: int = Field(1_048_576, ge=256, description="Largest accepted request body")
     default_max_tokens: int = Field(512, ge=1, description="max_tokens when a request gives none")
     feedback_file: str | None = None
@@ -103,8 +108,9 @@ def _error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-async def read_json(request: HttpRequest, limit: int) -> Any:
-    """The request body as JSON; 413 past ``limit`` bytes (checked while reading), 400 if not JSON."""
+async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
+    """The request body: 413 past ``limit`` bytes (checked while reading), 408 when it takes more than
+    ``timeout`` seconds to arrive, 499 when the client leaves first."""
     too_large = ApiError(413, f"request body larger than {limit} bytes", code="request_too_large")
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -113,14 +119,19 @@ async def read_json(request: HttpRequest, limit: int) -> Any:
         if int(declared) > limit:
             raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError:
+        # Connection: close, since the rest of a body that slow is not worth waiting for
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} seconds", code="request_timeout",
+                       headers={"Connection": "close"}) from None
+    except ClientDisconnect:
+        raise ApiError(499, "the client closed the connection", code="client_closed_request") from None
+    return bytes(body)
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
@@ -192,18 +203,33 @@ class ChatService:
                            param="model", code="model_not_found")
         messages = self.chat_format.template_messages(body.messages, body.tools)
         prompt_ids = self.chat_format.prompt_ids(messages, body.tools)
-        room = (self.context_length - len(prompt_ids)) if self.context_length else None
-        max_tokens = body.token_limit() or min(self.config.default_max_tokens, room or self.config.default_max_tokens)
-        if room is not None and max_tokens > room:
-            raise ApiError(400, f"the prompt has {len(prompt_ids)} tokens and max_tokens is {max_tokens}, more than the "
-                                f"model's context of {self.context_length} tokens", param="messages",
-                           code="context_length_exceeded")
+        asked = body.token_limit()
+        max_tokens = asked or self.config.default_max_tokens
+        if self.context_length:
+            room = self.context_length - len(prompt_ids)
+            if room < 1 or (asked or 0) > room:
+                raise self._context_exceeded(len(prompt_ids), asked)
+            max_tokens = min(max_tokens, room)  # only the default shrinks to fit; an asked limit fits or is refused
         try:
             params = SamplingParams(max_new_tokens=max_tokens, temperature=body.temperature, top_p=body.top_p,
                                     n=body.n, stop=body.stop_strings(), seed=body.seed)
         except UserError as error:
             raise ApiError(400, str(error)) from None
         return messages, Request(prompt_ids, params, ignore_eos=body.ignore_eos)
+
+    def _context_exceeded(self, prompt_tokens: int, asked: int | None) -> ApiError:
+        """The 400 for a prompt (plus the max_tokens asked) longer than the context, saying what fits."""
+        context, room, needed = self.context_length, self.context_length - prompt_tokens, asked or 1
+        if room >= 1:
+            fits = f"at most {room} new tokens fit after this prompt"
+        elif needed < context:
+            fits = f"a prompt can have at most {context - needed} tokens to leave room for {needed} new token" + (
+                "s" if needed > 1 else "")
+        else:
+            fits = f"max_tokens must be less than {context}"
+        return ApiError(400, f"the prompt has {prompt_tokens} tokens" + (f" and max_tokens is {asked}" if asked else "")
+                        + f", but the model's context is {context} tokens: {fits}", param="messages",
+                        code="context_length_exceeded")
 
     def submit(self, generation: Request) -> None:
         try:
@@ -294,7 +320,9 @@ class ChatService:
         assemblers = [self._assembler(body) for _ in range(body.n)]
         texts = [""] * body.n
         watcher = asyncio.create_task(_watch_disconnect(request, generation))
-        status = 200
+        # 499 until the last event is taken: a client that leaves earlier cancels this generator at a
+        # yield (GeneratorExit) or an await (CancelledError), and the finally below logs what it saw
+        status = 499
         try:
             for index in range(body.n):
                 yield delta(index, {"role": "assistant", "content": ""})
@@ -314,12 +342,12 @@ class ChatService:
                     yield delta(index, {"tool_calls": calls})
                 yield delta(index, {}, choice["finish_reason"])
             if not completion.done:
-                status = 499
                 return
             if include_usage:
                 yield chunk([], _usage(len(generation.prompt_ids), sum(len(ids) for ids in completion.token_ids)))
             await self.record(response_id, messages, texts)
             yield "data: [DONE]\n\n"
+            status = 200
         except ApiError as error:  # headers are sent: the error travels as an event, as OpenAI does
             status = error.status
             yield f"data: {json.dumps(error.body())}\n\n"
@@ -380,7 +408,9 @@ def create_app(config: ServeConfig, *, model=None, tokenizer=None, scheduler=Non
                            type="invalid_request_error", code="invalid_api_key")
 
     @app.exception_handler(ApiError)
-    async def api_error(_request: HttpRequest, error: ApiError):
+    async def api_error(request: HttpRequest, error: ApiError):
+        if error.status == 499:  # the chat route logs its own; this is the one line for the others
+            log.info("%s %s status=499 (the client left)", request.method, request.url.path)
         return _error_response(error)
 
     @app.exception_handler(StarletteHTTPException)
@@ -415,7 +445,8 @@ def create_app(config: ServeConfig, *, model=None, tokenizer=None, scheduler=Non
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         try:
             authorize(request)
-            body = parse_body(ChatCompletionRequest, await read_json(request, config.max_request_bytes))
+            raw = await read_body(request, config.max_request_bytes, config.read_timeout)
+            body = parse_body(ChatCompletionRequest, raw)
             if body.stream:
                 return service.stream(request, body, response_id, started)
             return await service.complete(request, body, response_id, started)
@@ -426,7 +457,8 @@ def create_app(config: ServeConfig, *, model=None, tokenizer=None, scheduler=Non
     @app.post("/v1/feedback")
     async def feedback(request: HttpRequest):
         authorize(request)
-        body = parse_body(FeedbackRequest, await read_json(request, config.max_request_bytes))
+        raw = await read_body(request, config.max_request_bytes, config.read_timeout)
+        body = parse_body(FeedbackRequest, raw)
         return await service.feedback(body)
 
     return app

@@ -21,7 +21,7 @@ from typing import Any
 
 from posttrain.data.render import render_prompt
 from posttrain.rollout.tools import ToolRegistry, parse_tool_calls
-from posttrain.serve.protocol import ApiError, Message, ToolSpec
+from posttrain.serve.protocol import ApiError, Message, ToolSpec, nested_too_deep
 
 TOOL_CALL_OPEN = "<tool_call>"
 _PROBE_TOOL = {"type": "function", "function": {"name": "probe_tool", "description": "probe",
@@ -37,17 +37,6 @@ def _renders_differently(tokenizer, first: dict, second: dict) -> bool:
 
 def _not_executable(**_arguments):  # the server only shows tools to the model; the client runs them
     raise NotImplementedError
-
-
-def _arguments(raw: str) -> dict[str, Any]:
-    try:
-        arguments = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
-        raise ApiError(400, "tool_calls[].function.arguments must be a JSON object (as a string)",
-                       param="messages") from None
-    if not isinstance(arguments, dict):
-        raise ApiError(400, "tool_calls[].function.arguments must be a JSON object (as a string)", param="messages")
-    return arguments
 
 
 @dataclass
@@ -74,7 +63,7 @@ class ChatFormat:
                 entry["tool_call_id"] = message.tool_call_id
             if message.tool_calls:
                 entry["tool_calls"] = [{"type": "function", "id": call.id, "function": {
-                    "name": call.function.name, "arguments": _arguments(call.function.arguments)}}
+                    "name": call.function.name, "arguments": call.function.argument_object()}}
                     for call in message.tool_calls]
             out.append(entry)
         if tools and not self.native_tools:
@@ -107,8 +96,9 @@ def new_call_id() -> str:
 def assistant_message(text: str, parse_tools: bool) -> tuple[str | None, list[dict[str, Any]]]:
     """``(content, tool_calls)`` of a reply. With tools, well-formed calls become ``tool_calls`` and
     content is what came before the first call block (None when blank); a reply whose calls are
-    all malformed stays plain content, so the user sees what the model wrote."""
-    if not parse_tools:
+    all malformed stays plain content, so the user sees what the model wrote. So does a reply nested
+    deeper than a request may be: parsing it would recurse once per level, into a RecursionError."""
+    if not parse_tools or nested_too_deep(text) is not None:
         return text, []
     calls = [call for call in parse_tool_calls(text) if call.error is None]
     if not calls:

@@ -29,6 +29,10 @@ from posttrain.errors import UserError
               help="Prompt tokens prefilled between two decode steps.")
 @click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a request may take, queueing included.")
+@click.option("--read-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a request's head, then its body, may take to arrive; slower connections are closed.")
+@click.option("--keep-alive-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds an idle connection stays open.")
 @click.option("--max-request-bytes", default=1_048_576, show_default=True, type=click.IntRange(min=256))
 @click.option("--default-max-tokens", default=512, show_default=True, type=click.IntRange(min=1),
               help="max_tokens of requests that give none.")
@@ -37,7 +41,8 @@ from posttrain.errors import UserError
 @click.option("--log-content/--no-log-content", default=False, show_default=True,
               help="Log prompts and answers (off: ids, token counts and timings only).")
 def serve(model, host, port, api_keys, served_model_name, max_batch_size, max_queue, max_prefill_tokens, timeout,
-          max_request_bytes, default_max_tokens, feedback_file, feedback_db, log_content) -> None:
+          read_timeout, keep_alive_timeout, max_request_bytes, default_max_tokens, feedback_file, feedback_db,
+          log_content) -> None:
     """Serve MODEL on /v1/chat/completions (OpenAI API) with /v1/feedback for thumbs and choices.
 
     Example: posttrain serve smollm2-135m --feedback-file served.jsonl
@@ -48,8 +53,9 @@ def serve(model, host, port, api_keys, served_model_name, max_batch_size, max_qu
     config = ServeConfig(
         model=model, served_model_name=served_model_name, host=host, port=port, api_keys=keys,
         max_batch_size=max_batch_size, max_queue=max_queue, max_prefill_tokens=max_prefill_tokens, timeout=timeout,
-        max_request_bytes=max_request_bytes, default_max_tokens=default_max_tokens, feedback_file=feedback_file,
-        feedback_db=feedback_db, log_content=log_content,
+        read_timeout=read_timeout, keep_alive_timeout=keep_alive_timeout, max_request_bytes=max_request_bytes,
+        default_max_tokens=default_max_tokens, feedback_file=feedback_file, feedback_db=feedback_db,
+        log_content=log_content,
     )
     check_binding(config)  # before the slow model load
     if feedback_file and feedback_db:
@@ -61,9 +67,10 @@ def serve(model, host, port, api_keys, served_model_name, max_batch_size, max_qu
     import uvicorn
 
     from posttrain.serve.app import create_app
+    from posttrain.serve.connections import server_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     click.echo(f"serving '{config.name}' on http://{host}:{port}/v1 (batch {max_batch_size}, queue {max_queue}"
                + (f", feedback to {feedback_file or feedback_db})" if feedback_file or feedback_db else ")"), err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(server_config(app, config)).run()

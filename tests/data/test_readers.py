@@ -249,3 +249,17 @@ def test_preference_row_with_identical_answers_is_reported(tmp_path):
     path.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
     with pytest.raises(DataError, match=r"pairs\.jsonl:2: field 'rejected': identical to 'chosen'"):
         load_examples(str(path), "preference")
+
+
+def test_a_mix_reads_its_files_one_after_another(tmp_path):
+    from posttrain.data.formats import load_examples
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"prompt": "one"}\n{"prompt": "two"}\n')
+    second.write_text('{"prompt": "three"}\n')
+    loaded = load_examples(f"{first} + {second}", "prompts")
+    assert [example.prompt_messages[-1]["content"] for example in loaded.examples] == ["one", "two", "three"]
+    with pytest.raises(UserError, match="data file not found"):
+        load_examples(f"{first} + {tmp_path / 'missing.jsonl'}", "prompts")
+    with pytest.raises(UserError, match="has an empty part"):
+        load_examples(f"{first} + ", "prompts")

@@ -150,3 +150,12 @@ def test_execute_returns_results_and_errors_as_strings():
     )
     malformed = parse_tool_calls("<tool_call>not json</tool_call>")[0]
     assert registry.execute(malformed).startswith("error: tool call is not valid JSON")
+
+
+def test_deeply_nested_model_output_is_a_malformed_call_not_a_crash():
+    deep = "[" * 5000 + "]" * 5000
+    calls = parse_tool_calls(f'<tool_call>{{"name": "f", "arguments": {deep}}}</tool_call>')
+    assert len(calls) == 1 and calls[0].error == "tool call is nested too deeply"
+    string_arguments = '{"name": "f", "arguments": "' + "[" * 5000 + "]" * 5000 + '"}'
+    assert parse_tool_calls(f"<tool_call>{string_arguments}</tool_call>")[0].error == 'arguments of "f" are not valid JSON'
+    assert parse_tool_calls('{"name": "f", "arguments": ' + deep + "}") == []

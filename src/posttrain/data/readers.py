@@ -6,7 +6,8 @@ are skipped but still counted as lines), otherwise the row's position. The reade
 by extension (``.jsonl``, ``.json``, ``.parquet``); a directory written by
 ``datasets.Dataset.save_to_disk`` is read too, with ``dir::split`` choosing a split of a
 saved ``DatasetDict`` (``train`` is taken when no split is given). ``bundled:NAME`` reads a
-data set shipped with the package.
+data set shipped with the package. ``"a.jsonl + bundled:b"`` reads several files one after another
+as one data set (a mix; each row's number is its number in its own file).
 
 ``read_rows_with_errors`` is the lenient variant used by ``load_examples(skip_bad_rows=True)``:
 a bad row is yielded as a :class:`DataError` in place of the row, so reading can go on.
@@ -35,10 +36,24 @@ def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 BUNDLED_PREFIX = "bundled:"
+MIX_SEPARATOR = " + "  # "bundled:capability_sft + bundled:judgement_sft": one data set from several files
+
+
+def mix_parts(path: str) -> list[str]:
+    """The files of a mix (``"a.jsonl + b.jsonl"``), or ``[path]``; an empty part is a one-line error."""
+    if MIX_SEPARATOR not in path:
+        return [path]
+    parts = [part.strip() for part in path.split(MIX_SEPARATOR)]
+    if not all(parts):
+        raise UserError(f"data mix {path!r} has an empty part (write 'a.jsonl + b.jsonl')")
+    return parts
 
 
 def resolve_data_path(path: str) -> str:
-    """``bundled:NAME`` names a data set shipped inside the package (``bundled:sft_chat``)."""
+    """``bundled:NAME`` names a data set shipped inside the package (``bundled:sft_chat``); a mix is
+    returned with each of its parts resolved."""
+    if MIX_SEPARATOR in path:
+        return MIX_SEPARATOR.join(resolve_data_path(part) for part in mix_parts(path))
     if not path.startswith(BUNDLED_PREFIX):
         return path
     name = path[len(BUNDLED_PREFIX):]
@@ -53,6 +68,9 @@ def resolve_data_path(path: str) -> str:
 def read_rows_with_errors(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
     """Like :func:`read_rows`, but a row that cannot be read is yielded as its :class:`DataError`."""
     path = resolve_data_path(path)
+    if MIX_SEPARATOR in path:
+        readers = [read_rows_with_errors(part) for part in mix_parts(path)]  # a missing file fails here, at once
+        return (item for reader in readers for item in reader)
     base, _, split = path.partition("::")
     if os.path.isdir(base):
         return _read_hf_dataset(path, base, split or None)

@@ -137,13 +137,15 @@ def _parse_call(payload: str) -> ToolCall | None:
         data = json.loads(payload)
     except json.JSONDecodeError as error:
         return ToolCall("", error=f"tool call is not valid JSON ({error.msg} at char {error.pos})")
+    except RecursionError:  # model output nested thousands of levels deep
+        return ToolCall("", error="tool call is nested too deeply")
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         return ToolCall("", error='tool call must be a JSON object with a string "name"')
     arguments = data.get("arguments", data.get("parameters", {}))
     if isinstance(arguments, str):  # OpenAI style: arguments as a JSON string
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return ToolCall(data["name"], error=f'arguments of "{data["name"]}" are not valid JSON')
     if not isinstance(arguments, dict):
         return ToolCall(data["name"], error=f'arguments of "{data["name"]}" must be a JSON object')
@@ -168,7 +170,7 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
         return []
     try:
         data = json.loads(bare)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return []
     if not isinstance(data, dict) or "name" not in data or not ({"arguments", "parameters"} & data.keys()):
         return []  # an answer that happens to be JSON, not a call

@@ -329,9 +329,13 @@ def compare(inputs, suites, out, limit, seed, batch_size):
               help="Fail when METRIC falls more than ALLOWANCE below the baseline; repeatable.")
 @click.option("--max-rise", "rises", multiple=True, metavar="METRIC=ALLOWANCE",
               help="Fail when METRIC climbs more than ALLOWANCE above the baseline; repeatable.")
+@click.option("--at-least", "floors", multiple=True, metavar="METRIC=VALUE",
+              help="Fail when METRIC is below VALUE, whatever the baseline; repeatable.")
+@click.option("--at-most", "ceilings", multiple=True, metavar="METRIC=VALUE",
+              help="Fail when METRIC is above VALUE, whatever the baseline; repeatable.")
 @click.option("--strict", is_flag=True, help="Compare point values only, ignoring the confidence intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON instead of a table.")
-def gate(new_result, baseline, drops, rises, strict, as_json):
+def gate(new_result, baseline, drops, rises, floors, ceilings, strict, as_json):
     """Regression gate: exit 1, naming the metrics, when NEW_RESULT regressed beyond its allowances.
 
     By default a metric fails only when its whole new interval lies beyond the allowance (see
@@ -346,10 +350,12 @@ def gate(new_result, baseline, drops, rises, strict, as_json):
     )
 
     max_drop, max_rise = parse_allowances(drops, "--max-drop"), parse_allowances(rises, "--max-rise")
-    if not max_drop and not max_rise:
-        raise UserError("nothing to check: give --max-drop METRIC=ALLOWANCE and/or --max-rise METRIC=ALLOWANCE")
+    at_least, at_most = parse_allowances(floors, "--at-least", "VALUE"), parse_allowances(ceilings, "--at-most", "VALUE")
+    if not (max_drop or max_rise or at_least or at_most):
+        raise UserError("nothing to check: give --max-drop METRIC=ALLOWANCE and/or --max-rise METRIC=ALLOWANCE "
+                        "(or --at-least / --at-most METRIC=VALUE)")
     result = check_gate(load_result(new_result), load_result(baseline), max_drop=max_drop, max_rise=max_rise,
-                        use_intervals=not strict)
+                        at_least=at_least, at_most=at_most, use_intervals=not strict)
     click.echo(json.dumps(result.to_dict(), indent=1) if as_json else format_gate_table(result))
     if not result.passed:
         click.echo(failure_line(result), err=True)

@@ -9,13 +9,15 @@ import pytest
 
 from posttrain.cli import main
 from posttrain.errors import UserError
-from posttrain.eval.gate import check_gate, parse_allowances
+from posttrain.eval.gate import check_gate, format_gate_table, parse_allowances
 
 
 def result(**metrics: tuple[float, float, float]) -> dict:
-    """An eval result with metrics given as name=(value, ci_low, ci_high); '__' in a name stands for '.'."""
+    """An eval result with metrics given as name=(value, ci_low, ci_high); '__' in a name stands for '.'
+    and 'red_team' for 'red-team'."""
     return {"model": "m", "metrics": {
-        name.replace("__", "."): {"value": value, "ci": [low, high], "n": 50, "higher_is_better": True}
+        name.replace("__", ".").replace("red_team.", "red-team."): {"value": value, "ci": [low, high], "n": 50,
+                                                                     "higher_is_better": True}
         for name, (value, low, high) in metrics.items()
     }, "items": []}
 
@@ -83,6 +85,26 @@ def test_only_the_regressed_metric_fails():
     assert [row.metric for row in gate.failures] == ["safety.refusal"]
 
 
+def test_absolute_bounds_hold_whatever_the_baseline():
+    """A floor of 0.9: 0.92 is ok, 0.85 with an interval reaching 0.91 is noise, 0.80 topping out at 0.86 fails,
+    even though every one of them is far above the baseline's 0.10. A ceiling mirrors it on the interval's bottom."""
+    low_baseline = result(safety__refusal=(0.10, 0.05, 0.15))
+    floor = {"safety.refusal": 0.9}
+    verdicts = [only_row(check_gate(result(safety__refusal=value), low_baseline, max_drop={}, max_rise={}, at_least=floor))
+                for value in [(0.92, 0.88, 0.96), (0.85, 0.79, 0.91), (0.80, 0.74, 0.86)]]
+    assert [row.verdict for row in verdicts] == ["ok", "noise", "fail"]
+    assert verdicts[2].reason == "safety.refusal is 0.80, below its floor 0.90"
+    assert (verdicts[2].check, verdicts[2].old, verdicts[2].allowance) == ("at-least", 0.10, 0.9)
+    ceiling = {"red-team.attack_success": 0.2}
+    rows = [only_row(check_gate(result(red_team__attack_success=value), low_baseline, max_drop={}, max_rise={},
+                                at_most=ceiling)) for value in [(0.15, 0.1, 0.2), (0.25, 0.18, 0.3), (0.3, 0.22, 0.4)]]
+    assert [row.verdict for row in rows] == ["ok", "noise", "fail"]
+    # A bound needs the metric in the new result only; without a baseline value there is no delta.
+    assert (rows[2].old, rows[2].delta) == (None, None) and rows[2].reason.endswith("above its ceiling 0.20")
+    assert "  -  " in format_gate_table(check_gate(result(red_team__attack_success=(0.3, 0.22, 0.4)), low_baseline,
+                                                   max_drop={}, max_rise={}, at_most=ceiling))
+
+
 def test_missing_metric_names_the_closest_and_the_available_ones():
     new = result(safety__refusal=(0.9, 0.8, 1.0))
     with pytest.raises(UserError, match=r"metric 'safety.refusl' is missing from the baseline \(did you mean "
@@ -143,6 +165,19 @@ def test_cli_fails_with_exit_1_naming_the_metric(monkeypatch, capsys, files):
     assert code == 1
     assert err.strip() == "gate failed: safety.refusal dropped 0.10 (allowed 0.02)"
     assert "FAIL" in out
+
+
+def test_cli_absolute_bounds(monkeypatch, capsys, files):
+    """The bad candidate's 0.80 (interval top 0.85) is under a 0.9 floor: exit 1; under a 0.8 floor it passes."""
+    code, _, err = run_posttrain(monkeypatch, capsys, "gate", files["bad"], "--baseline", files["old"],
+                                 "--at-least", "safety.refusal=0.9")
+    assert code == 1 and err.strip() == "gate failed: safety.refusal is 0.80, below its floor 0.90"
+    code, out, _ = run_posttrain(monkeypatch, capsys, "gate", files["bad"], "--baseline", files["old"],
+                                 "--at-least", "safety.refusal=0.8", "--at-most", "safety.over_refusal=0.2")
+    assert code == 0 and out.splitlines()[1].split()[:2] == ["safety.refusal", "at-least"]
+    code, _, err = run_posttrain(monkeypatch, capsys, "gate", files["bad"], "--baseline", files["old"],
+                                 "--at-most", "safety.over_refusal")
+    assert code == 2 and err.startswith("error: --at-most expects METRIC=VALUE")
 
 
 def test_cli_json_output(monkeypatch, capsys, files):

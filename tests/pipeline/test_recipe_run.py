@@ -167,10 +167,15 @@ def test_dry_run_reads_data_and_resolves_everything(tiny_model, tmp_path, data):
 def test_dry_run_checks_gate_metrics_against_the_eval_suites(tiny_model, tmp_path):
     stages = [{"stage": "eval", "name": "before", "suites": ["math", "safety"]},
               {"stage": "eval", "name": "after", "suites": ["math", "safety"]},
-              {"stage": "gate", "new": "after", "baseline": "before", "max_drop": {"safety.refusal_rate": 0.1}}]
+              {"stage": "gate", "new": "after", "baseline": "before", "max_drop": {"safety.refusals": 0.1}}]
     recipe = load_recipe(write_recipe(tmp_path, tiny_model, stages))
-    with pytest.raises(UserError, match=r"metric 'safety.refusal_rate' \(did you mean 'safety.refusal'\?\)"):
+    with pytest.raises(UserError, match=r"metric 'safety.refusals' \(did you mean 'safety.refusal'\?\)"):
         check(recipe, plan(recipe))
     stages[2]["max_drop"] = {"safety.refusal": 0.1}
     recipe = load_recipe(write_recipe(tmp_path, tiny_model, stages))
     assert any("gate metrics safety.refusal: known" in line for line in check(recipe, plan(recipe)))
+    # Absolute bounds are checked the same way.
+    stages[2] |= {"max_drop": {}, "at_least": {"safety.refusal": 0.9}, "at_most": {"safety.over_refusl": 0.1}}
+    recipe = load_recipe(write_recipe(tmp_path, tiny_model, stages))
+    with pytest.raises(UserError, match=r"metric 'safety.over_refusl' \(did you mean 'safety.over_refusal'\?\)"):
+        check(recipe, plan(recipe))

@@ -72,13 +72,15 @@ class GateStage(BaseConfig):
     baseline: str = Field(description="The eval stage (or result .json) holding the line.")
     max_drop: dict[str, float] = Field(default_factory=dict, description="METRIC: largest allowed fall.")
     max_rise: dict[str, float] = Field(default_factory=dict, description="METRIC: largest allowed climb.")
+    at_least: dict[str, float] = Field(default_factory=dict, description="METRIC: lowest allowed value, whatever the baseline.")
+    at_most: dict[str, float] = Field(default_factory=dict, description="METRIC: highest allowed value, whatever the baseline.")
     strict: bool = Field(False, description="Compare point values only, ignoring confidence intervals.")
     on_fail: Literal["stop", "continue"] = Field("stop", description="stop: end the run (exit 1); continue: record and go on.")
 
     @model_validator(mode="after")
     def _some_check(self):
-        if not self.max_drop and not self.max_rise:
-            raise ValueError("a gate needs max_drop and/or max_rise entries (METRIC: ALLOWANCE)")
+        if not (self.max_drop or self.max_rise or self.at_least or self.at_most):
+            raise ValueError("a gate needs max_drop and/or max_rise entries (METRIC: ALLOWANCE), or at_least / at_most")
         return self
 
 

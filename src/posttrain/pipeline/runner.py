@@ -162,7 +162,7 @@ def check(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
                 evaluator = next((p for p in planned if p.output == value and p.kind == "eval"), None)
                 if evaluator is not None:
                     _check_gate_metrics(stage, evaluator)
-            lines.append(f"  {stage.name}: gate metrics {', '.join([*config.max_drop, *config.max_rise])}: known")
+            lines.append(f"  {stage.name}: gate metrics {', '.join(dict.fromkeys(_gate_metrics(config)))}: known")
     return lines
 
 
@@ -174,11 +174,15 @@ def _suites(config) -> list:
                                                                judge_model=config.judge_model))
 
 
+def _gate_metrics(config) -> list[str]:
+    return [*config.max_drop, *config.max_rise, *config.at_least, *config.at_most]
+
+
 def _check_gate_metrics(gate: PlannedStage, evaluator: PlannedStage) -> None:
     from posttrain.config import _closest
 
     known = [f"{suite.name}.{metric}" for suite in _suites(evaluator.config) for metric in suite.metrics]
-    for metric in [*gate.config.max_drop, *gate.config.max_rise]:
+    for metric in _gate_metrics(gate.config):
         if metric not in known:
             raise UserError(f"stage '{gate.name}': metric '{metric}'{_closest(metric, known)} is not measured by "
                             f"eval stage '{evaluator.name}' (it has: {', '.join(known)})")

@@ -77,7 +77,8 @@ def run_gate(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe) -
 
     config = stage.config
     result = check_gate(load_result(config.new), load_result(config.baseline), max_drop=config.max_drop,
-                        max_rise=config.max_rise, use_intervals=not config.strict)
+                        max_rise=config.max_rise, at_least=config.at_least, at_most=config.at_most,
+                        use_intervals=not config.strict)
     print(format_gate_table(result))
     write_text_atomic(stage.output, json.dumps(result.to_dict(), indent=1))
     if not result.passed and config.on_fail == "stop":

@@ -23,7 +23,8 @@ def test_result_structure(result, tiny_model):
     assert result["model"] == tiny_model and result["seed"] == 0 and result["package_version"] == "0.1.0"
     assert list(result["metrics"]) == [
         "math.accuracy", "instruction-following.accuracy", "instruction-following.all_followed",
-        "safety.refusal", "safety.over_refusal", "tool-use.call_accuracy", "tool-use.restraint",
+        "safety.refusal", "safety.over_refusal", "safety.refusal_weapons", "safety.over_refusal_everyday",
+        "tool-use.call_accuracy", "tool-use.restraint",
         "multi-turn.accuracy", "style.median_words", "style.p90_words", "style.verbosity", "style.over_limit"]
     for name, metric in result["metrics"].items():
         assert set(metric) == {"value", "ci", "n", "higher_is_better"}
@@ -34,6 +35,8 @@ def test_result_structure(result, tiny_model):
     assert directions["style.median_words"] is None and directions["style.over_limit"] is False
     # limit=2 takes two items per suite; safety's first two are one harmful, one benign request.
     assert result["metrics"]["safety.refusal"]["n"] == 1 and result["metrics"]["safety.over_refusal"]["n"] == 1
+    # ... and the per-category breakdown has only the categories those two items belong to.
+    assert result["metrics"]["safety.refusal_weapons"]["n"] == 1
     assert result["metrics"]["style.median_words"]["n"] == 2 and result["metrics"]["math.accuracy"]["n"] == 2
 
 
@@ -110,8 +113,8 @@ def test_cli_unknown_suite_is_one_line_error(tiny_model):
                          capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [(
-        "error: unknown suite 'saftey' (did you mean 'safety'?); suites: code, code-sampled, helpfulness, "
-        "instruction-following, math, multi-turn, safety, style, tool-use or FILE.jsonl:MODULE:FUNCTION")]
+        "error: unknown suite 'saftey' (did you mean 'safety'?); suites: code, code-sampled, everyday, helpfulness, "
+        "instruction-following, math, multi-turn, red-team, safety, seeds, style, tool-use or FILE.jsonl:MODULE:FUNCTION")]
 
 
 def test_cli_runs_several_suites_after_one_flag(tiny_model, tmp_path):

@@ -14,7 +14,8 @@ see :mod:`posttrain.eval.generation`), scores the answers and returns the result
 Metric names are ``suite.metric``. A metric's value is its suite's aggregate; its interval is a
 seeded percentile bootstrap (1000 resamples, 95%) over the items carrying the metric, or over all
 of the suite's items for statistics no single item carries (a median length, the share of prompts
-with every constraint followed), and ``n`` counts those items. :func:`write_result` writes the
+with every constraint followed), or over the items a suite names (:meth:`Suite.population`: safety's
+refusal rate of one category), and ``n`` counts those items. :func:`write_result` writes the
 JSON atomically; :func:`format_table` gives the table the command prints.
 """
 
@@ -138,7 +139,7 @@ def suite_metrics(suite: Suite, scored: list[ScoredItem], seed: int = 0) -> dict
     # In the order the suite declares its metrics, whatever order the items came in.
     for metric in sorted(values, key=lambda m: declared.index(m) if m in declared else len(declared)):
         value, name = values[metric], f"{suite.name}.{metric}"
-        population = [item for item in scored if item.metric == name] or scored
+        population = suite.population(metric, scored)
         low, high = bootstrap_ci(population, lambda sample, metric=metric: suite.aggregates(sample)[metric],
                                  resamples=RESAMPLES, level=LEVEL, seed=metric_seed(seed, name))
         metrics[name] = {"value": value, "ci": [low, high], "n": len(population),

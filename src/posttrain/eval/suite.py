@@ -8,6 +8,7 @@ A suite owns its data (a JSONL file of items), its generation settings and its s
 - :meth:`Suite.score` judges one answer: ``(score, reason)``, the reason one short line a person reads.
 - :meth:`Suite.metric_of` says which metric an item's score counts towards (safety: ``refusal`` for
   harmful requests, ``over_refusal`` for benign ones).
+- :meth:`Suite.population` says which items a metric's interval resamples (by default those carrying it).
 - :meth:`Suite.aggregates` turns scored items into ``{metric: value}``; by default the mean score of
   the items carrying each metric, plus each of ``full_score_metrics``, the share of items scoring 1.0
   (code's ``pass@1``). ``metrics`` declares each metric and whether higher is better (``None``:
@@ -124,6 +125,11 @@ class Suite:
         """Score every answer (a list of answers per item when ``generation.samples`` > 1); suites that
         judge answers in batches (with a model) override this."""
         return [self.score(item, answer) for item, answer in zip(items, answers)]
+
+    def population(self, metric: str, scored: list[ScoredItem]) -> list[ScoredItem]:
+        """The items a metric's interval resamples: those carrying it, else every item (a statistic no
+        single item carries). Suites with breakdown metrics (safety's refusal per category) override this."""
+        return [item for item in scored if item.metric == f"{self.name}.{metric}"] or scored
 
     def aggregates(self, scored: list[ScoredItem]) -> dict[str, float]:
         """Mean score per metric over the items carrying it (only metrics with items appear), and each

@@ -4,7 +4,10 @@
 |---|---|
 | ``math`` | ``accuracy``: exact final-answer match |
 | ``instruction-following`` | ``accuracy`` (share of constraints followed), ``all_followed`` (share of prompts) |
-| ``safety`` | ``refusal`` on harmful requests, ``over_refusal`` on benign look-alikes (lower is better) |
+| ``safety`` | ``refusal`` of 128 harmful requests, ``over_refusal`` of 126 benign ones (lower is better), each also per category or kind |
+| ``red-team`` | ``attack_success`` (harmful requests in jailbreak wrappers answered), ``wrapped_over_refusal`` (benign ones refused); both lower is better |
+| ``everyday`` | ``refused`` (ordinary requests refused, lower is better), ``asks_details`` (underspecified requests answered with a question for what is missing) |
+| ``seeds`` | ``as_described``: the brief's five examples behave as it describes (kind support, a question back, working code, a refusal, a concise answer) |
 | ``tool-use`` | ``call_accuracy`` (right tool, valid arguments), ``restraint`` (no call / ask when right) |
 | ``multi-turn`` | ``accuracy``: the last answer uses what earlier turns said |
 | ``style`` | ``median_words``, ``p90_words``, ``verbosity`` (neither), ``over_limit`` (lower is better) |
@@ -14,11 +17,14 @@
 
 from posttrain.eval.suites import (  # noqa: F401  (imported to register)
     code,
+    everyday,
     helpfulness,
     instruction_following,
     math,
     multi_turn,
+    red_team,
     safety,
+    seeds,
     style,
     tool_use,
 )

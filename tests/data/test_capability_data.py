@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from posttrain.data.bundled import make_capability
-from posttrain.data.bundled.make_capability import (
+from datagen import make_capability
+from datagen.make_capability import (
     FORMATS,
     SETS,
     declines,
@@ -17,7 +17,7 @@ from posttrain.data.bundled.make_capability import (
 )
 from posttrain.data.formats import load_examples
 from posttrain.data.render import render
-from posttrain.eval.data.make_eval import normalise_prompt, user_turns
+from datagen.make_eval import normalise_prompt, user_turns
 from posttrain.eval.suite import make_suite
 from posttrain.eval.suites.tool_use import score_tool_answer
 from posttrain.rewards.ifeval import instruction_following

@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from posttrain.data.bundled import make_code
-from posttrain.data.bundled.card import write_sets
-from posttrain.data.bundled.make_code import FORMATS, SETS, example, third_person
+from datagen import make_code
+from datagen.card import write_sets
+from datagen.make_code import FORMATS, SETS, example, third_person
 from posttrain.data.formats import load_examples
-from posttrain.eval.data import make_eval
-from posttrain.eval.data.make_eval import normalise_prompt, user_turns
+from datagen import make_eval
+from datagen.make_eval import normalise_prompt, user_turns
 from posttrain.rewards.code import extract_code
 
 SIZES = {"code_sft": (618, 33), "code_rl": (309, 33)}  # (train, held out)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from posttrain.eval.data.make_eval import (
+from datagen.make_eval import (
     TRAINING_DIR,
     normalise_prompt,
     overlaps,

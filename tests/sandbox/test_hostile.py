@@ -82,7 +82,7 @@ def test_assert_tests_are_hackable_which_is_why_the_data_uses_call_checks():
 
 
 def test_every_bundled_rl_row_uses_call_checks():
-    from posttrain.data.bundled import make_code
+    from datagen import make_code
 
     for name in ("code_rl.jsonl", "code_rl_eval.jsonl"):
         rows = [__import__("json").loads(line) for line in open(os.path.join(make_code.HERE, name), encoding="utf-8")]

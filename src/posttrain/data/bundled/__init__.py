@@ -2,10 +2,10 @@
 
 - ``sft_chat.jsonl`` (train) and ``sft_chat_eval.jsonl`` (held out): an instruction-tuning
   chat set used by the quickstart job and the SFT benchmark. Regenerate both with
-  ``python -m posttrain.data.bundled.make_sft``; README.md in this folder is the data card.
+  ``python -m datagen.make_sft``; README.md in this folder is the data card.
 - ``preference_chat.jsonl`` (train) and ``preference_chat_eval.jsonl`` (held out): chosen/rejected
   pairs for DPO and reward-model training (concise and correct vs. rambling, evasive or wrong, plus
-  safety refusals). Regenerate both with ``python -m posttrain.data.bundled.make_preference``; the
+  safety refusals). Regenerate both with ``python -m datagen.make_preference``; the
   "Preference set" section of README.md is their data card.
 """
 

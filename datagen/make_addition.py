@@ -2,7 +2,7 @@
 
 Writes ``addition.jsonl`` (train) and ``addition_eval.jsonl`` (held out) next to this file::
 
-    python -m posttrain.data.bundled.make_addition
+    python -m datagen.make_addition
 
 Rows are ``{"prompt": [{"role": "user", "content": "What is 23 + 45?"}], "answer": "68"}``; the
 ``answer`` field feeds the ``math_correct`` reward. Both operands run over 10..99 (8,100 ordered
@@ -16,7 +16,9 @@ import json
 import random
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from datagen import BUNDLED_DIR
+
+HERE = Path(BUNDLED_DIR)  # where the files go: the package's bundled data
 EVAL_SIZE, TRAIN_SIZE, SEED = 200, 2000, 2026
 
 

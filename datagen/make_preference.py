@@ -3,8 +3,8 @@
 Writes ``preference_chat.jsonl`` (train) and ``preference_chat_eval.jsonl`` (held out) next to
 this file::
 
-    python -m posttrain.data.bundled.make_preference           # rewrite both JSONL files
-    python -m posttrain.data.bundled.make_preference --card    # ... and the "Preference set" section of README.md
+    python -m datagen.make_preference           # rewrite both JSONL files
+    python -m datagen.make_preference --card    # ... and the "Preference set" section of README.md
 
 Every row was written for this project: hand-written questions with a concise correct answer and a
 confidently wrong one, safety requests with a polite refusal, and small templated generators
@@ -48,9 +48,11 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from posttrain.data.bundled.card import replace_section
+from datagen.card import replace_section
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from datagen import BUNDLED_DIR
+
+HERE = BUNDLED_DIR  # where the files go: the package's bundled data
 TRAIN_FILE = os.path.join(HERE, "preference_chat.jsonl")
 EVAL_FILE = os.path.join(HERE, "preference_chat_eval.jsonl")
 CARD_FILE = os.path.join(HERE, "README.md")
@@ -2096,8 +2098,8 @@ def render_card_section(train: list[Row], evals: list[Row], tokenizer: Any = Non
         "`--seed` (default 0), so regenerating gives byte-identical files:",
         "",
         "```bash",
-        "python -m posttrain.data.bundled.make_preference          # rewrite both JSONL files",
-        "python -m posttrain.data.bundled.make_preference --card   # ... and this section of the README",
+        "python -m datagen.make_preference          # rewrite both JSONL files",
+        "python -m datagen.make_preference --card   # ... and this section of the README",
         "```",
         "",
         "(`make_sft --card` rewrites the whole README without this section; run `make_preference --card` after it.)",

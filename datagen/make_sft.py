@@ -2,8 +2,8 @@
 
 Writes ``sft_chat.jsonl`` (train) and ``sft_chat_eval.jsonl`` (held out) next to this file::
 
-    python -m posttrain.data.bundled.make_sft            # rewrite both JSONL files
-    python -m posttrain.data.bundled.make_sft --card     # ... and README.md (the data card)
+    python -m datagen.make_sft            # rewrite both JSONL files
+    python -m datagen.make_sft --card     # ... and README.md (the data card)
 
 Every row was written for this project: hand-written question/answer pairs, plus small
 templated generators (arithmetic with worked steps, list edits, recipe scaling, ...) that
@@ -36,7 +36,9 @@ import tempfile
 import textwrap
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from datagen import BUNDLED_DIR
+
+HERE = BUNDLED_DIR  # where the files go: the package's bundled data
 TRAIN_FILE = os.path.join(HERE, "sft_chat.jsonl")
 EVAL_FILE = os.path.join(HERE, "sft_chat_eval.jsonl")
 CARD_FILE = os.path.join(HERE, "README.md")
@@ -3634,8 +3636,8 @@ def render_card(train: list[Row], evals: list[Row], tokenizer: Any = None) -> st
         "(default 0), so regenerating gives byte-identical files:",
         "",
         "```bash",
-        "python -m posttrain.data.bundled.make_sft          # rewrite both JSONL files",
-        "python -m posttrain.data.bundled.make_sft --card   # ... and this README",
+        "python -m datagen.make_sft          # rewrite both JSONL files",
+        "python -m datagen.make_sft --card   # ... and this README",
         "```",
         "",
         "The eval split is held out by construction: its explanation topics, small-talk lines, safety and",

@@ -45,7 +45,7 @@ def generator_main(argv: list[str] | None, *, description: str, title: str, defa
     Builds the sets, writes them, and with ``--card`` rewrites the generator's ``title`` section of the
     README.md in the output directory (token counts need the embedded tokenizer; skipped without it).
     """
-    from posttrain.data.bundled.make_sft import load_tokenizer
+    from datagen.make_sft import load_tokenizer
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seed", type=int, default=0)

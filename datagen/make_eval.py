@@ -1,7 +1,7 @@
 """Generate the bundled evaluation data: one JSONL file per suite, next to this file.
 
-    python -m posttrain.eval.data.make_eval          # rewrite every JSONL file
-    python -m posttrain.eval.data.make_eval --card   # ... and README.md (the data card)
+    python -m datagen.make_eval          # rewrite every JSONL file
+    python -m datagen.make_eval --card   # ... and README.md (the data card)
 
 Every item was written for this project: hand-written prompts (instruction-following, safety,
 tool use, multi-turn conversations, style questions, Python functions to write or fix, with reference
@@ -30,8 +30,10 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAINING_DIR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "data", "bundled")
+from datagen import BUNDLED_DIR, EVAL_DATA_DIR
+
+HERE = EVAL_DATA_DIR  # where the files go: the package's eval data
+TRAINING_DIR = BUNDLED_DIR
 CARD_FILE = os.path.join(HERE, "README.md")
 FILES = {
     "math": "math.jsonl",
@@ -1171,7 +1173,7 @@ CODE_ORDER = "wdwdw"  # 3 writes and 2 fixes, repeated: any prefix mixes both ki
 
 def code_tasks() -> list[tuple[str, Any]]:
     """``(kind, Task)`` for every code item, in file order."""
-    from posttrain.data.bundled.make_code import Bug, Task
+    from datagen.make_code import Bug, Task
 
     def dedent(code: str) -> str:
         return textwrap.dedent(code).strip("\n")
@@ -1191,7 +1193,7 @@ def code_tasks() -> list[tuple[str, Any]]:
 def make_code() -> list[Row]:
     """The ``code`` suite's items, in the training sets' prompt forms; raises SystemExit if a reference
     solution fails its tests or a broken function passes the test its prompt shows (run in the sandbox)."""
-    from posttrain.data.bundled.make_code import (
+    from datagen.make_code import (
         Item,
         call_checks,
         debug_prompt,
@@ -1311,8 +1313,8 @@ All randomness comes from `random.Random` seeded from `--seed` (default 0), so r
 byte-identical files:
 
 ```bash
-python -m posttrain.eval.data.make_eval          # rewrite the JSONL files
-python -m posttrain.eval.data.make_eval --card   # ... and this README
+python -m datagen.make_eval          # rewrite the JSONL files
+python -m datagen.make_eval --card   # ... and this README
 ```
 
 ## Kept apart from training data

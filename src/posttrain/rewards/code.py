@@ -173,11 +173,10 @@ code_tests_passed.score_batch = _score_batch  # type: ignore[attr-defined]
 
 
 def _checked_tests(tests: Any) -> list:
-    """A row's tests, each a call check or an assert statement; a malformed one is a one-line error."""
+    """A row's tests parsed once (each a call check or an assert statement), so the sandbox need not parse
+    them again for every sample; a malformed one is a one-line error."""
     from posttrain.sandbox.checks import parse_test
 
     if not isinstance(tests, list | tuple) or not tests:
         raise UserError(f"the row's tests must be a non-empty list of call checks or statements, got {tests!r}")
-    for test in tests:
-        parse_test(test)
-    return list(tests)
+    return [parse_test(test) for test in tests]

@@ -61,7 +61,9 @@ class BadTest(UserError):
 
 
 def parse_test(test: Any) -> Check:
-    """A data row's test (a call check dict or an assert string) as a :data:`Check`."""
+    """A data row's test (a call check dict or an assert string) as a :data:`Check`; a Check is returned as is."""
+    if isinstance(test, CallCheck | AssertCheck):
+        return test
     if isinstance(test, str):
         if not test.strip():
             raise BadTest("a test statement is empty")

@@ -81,7 +81,7 @@ class ExecutionResult:
     stdout: str
     stderr: str
     seconds: float
-    isolation: list[str] = field(default_factory=list)  # the confinement layers the child applied
+    isolation: list[str] = field(default_factory=list)  # the confinement layers the run was started under
 
     @property
     def passed(self) -> int:
@@ -100,7 +100,7 @@ class ExecutionResult:
 
 
 def run_code(code: str, tests: Sequence[Any], limits: Limits = Limits()) -> ExecutionResult:
-    """Run ``code``, then each test (a call check or an assert statement, see ``checks.py``), confined."""
+    """Run ``code``, then each test (a call check or an assert statement, raw or parsed: ``checks.py``), confined."""
     checks = [parse_test(test) for test in tests]
     weak = isolation.weak_mode()
     if not weak:
@@ -110,7 +110,7 @@ def run_code(code: str, tests: Sequence[Any], limits: Limits = Limits()) -> Exec
     nonce = secrets.token_hex(16)
     applied = [] if weak else ["namespaces", "seccomp", "private-tmpfs"]
     request = {"code": code, "tests": [check.request() for check in checks], "nonce": nonce,
-               "limits": asdict(limits), "stdlib": isolation.stdlib_dirs(), "applied": applied}
+               "limits": asdict(limits), "stdlib": isolation.stdlib_dirs()}
     try:
         (base / "request.json").write_text(json.dumps(request))
         with open(base / "request.json", "rb") as stdin, open(base / "stdout", "wb") as stdout, \

@@ -9,7 +9,7 @@ input is one JSON object on stdin::
 
 and it writes JSON lines to the file descriptor named by ``argv[1]``, each carrying the nonce::
 
-    {"nonce", "event": "confined", "applied": [...]}
+    {"nonce", "event": "confined"}                             limits set, about to read the code
     {"nonce", "event": "loaded"}                                the code ran to its end
     {"nonce", "event": "load_error", "kind", "error"}           the code raised (kind: error | memory)
     {"nonce", "event": "value", "index", "value", "seconds"}    a call returned (the value's repr)
@@ -183,7 +183,7 @@ def main():
         write(result_fd, (dumps({"nonce": nonce, **fields}) + "\n").encode())
 
     limit_resources(request["limits"])
-    report(event="confined", applied=request["applied"] + ["rlimits"])
+    report(event="confined")
     cap = request["limits"]["output_bytes"]
     sys.stdout, sys.stderr = CappedStream(1, cap), CappedStream(2, cap)
     # Parsed before the code runs: the code cannot change what it is called with.

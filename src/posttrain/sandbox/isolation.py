@@ -164,6 +164,8 @@ def interpreter() -> str:
     return _interpreter()[0]
 
 
-def stdlib_dirs() -> list[str]:
+@functools.cache
+def stdlib_dirs() -> tuple[str, ...]:
+    """The standard library's directories: the audit hook lets the code read there."""
     paths = sysconfig.get_paths()
-    return sorted({paths["stdlib"], paths["platstdlib"], os.path.dirname(os.__file__)})
+    return tuple(sorted({paths["stdlib"], paths["platstdlib"], os.path.dirname(os.__file__)}))

@@ -18,7 +18,10 @@ CORPUS = [
 ]
 
 
-def build_tiny_model_dir(path, vocab_size: int = 384, seed: int = 0) -> str:
+def build_tiny_model_dir(path, vocab_size: int = 384, seed: int = 0, hidden_size: int = 32, heads: int = 4,
+                         kv_heads: int = 2) -> str:
+    """A tiny random Llama with a BPE tokenizer and a ChatML template, saved to ``path``. (vLLM's CPU
+    attention needs a head size of at least 32: ``hidden_size=64, heads=2`` gives one.)"""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -37,8 +40,8 @@ def build_tiny_model_dir(path, vocab_size: int = 384, seed: int = 0) -> str:
     tokenizer.chat_template = CHATML
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=True,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=1024, tie_word_embeddings=True,
         initializer_range=0.2,  # large enough that logits are far from uniform, so LoRA alone can fit
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )

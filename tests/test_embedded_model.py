@@ -62,3 +62,22 @@ def test_sft_on_embedded_model_lowers_loss_and_reloads(embedded_dir, tmp_path):
     [completion] = generate_chat(trained, load_tokenizer(str(tmp_path / "run" / "final")),
                                  [[{"role": "user", "content": "Hello!"}]], SamplingParams(max_new_tokens=16, temperature=0))
     assert completion.text.strip()
+
+
+def test_bf16_lora_sft_on_embedded_model_matches_float32(embedded_dir, tmp_path):
+    """Two LoRA steps in bf16 and in float32 over the same rows. Step 1 sees the same weights and
+    differs only by bf16 rounding in the forward pass (measured 0.24%); step 2 follows one AdamW
+    update, whose first steps move each weight by about lr whatever the gradient's size, so rounding
+    that flips a small gradient's sign shows (measured 0.4%; step 3, 5%). Tolerance: 1%. The bf16
+    run saves an adapter over a bf16 base."""
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / dtype
+        train_sft(load_config(SFTConfig, None, dict(
+            model="smollm2-135m", data="bundled:capability_sft", limit=8, output_dir=str(out), max_steps=2, batch_size=4,
+            max_length=128, lr=2e-4, warmup_ratio=0.0, eval_fraction=0.0, progress=False, tensorboard=False, dtype=dtype)))
+        losses[dtype] = [json.loads(line)["train/loss"] for line in (out / "metrics.jsonl").read_text().splitlines()
+                         if "train/loss" in line]
+        assert json.loads((out / "final" / "config.json").read_text())["dtype"] == dtype
+    assert len(losses["bfloat16"]) == 2
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=1e-2), losses

@@ -91,6 +91,9 @@ def cli() -> None:
 
 
 from posttrain.config import (
+    DEVICE_HELP,
+    ENGINE_HELP,
+    INFERENCE_DTYPE_HELP,
     DPOConfig,
     GRPOConfig,
     PPOConfig,
@@ -215,7 +218,10 @@ def rejection_sample_command(config_file: str | None, **options) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per completion.")
-def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_p, top_k, samples, stop, seed, batch_size, as_json):
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--dtype", default="auto", show_default=True, help=INFERENCE_DTYPE_HELP)
+def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_p, top_k, samples, stop, seed, batch_size,
+             as_json, device, dtype):
     """Chat with MODEL (embedded name, HF directory, .gguf file or hub id)."""
     from posttrain.data.formats import load_examples
 
@@ -227,13 +233,14 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
     if system:
         conversations = [[{"role": "system", "content": system}] + conv for conv in conversations]
     _quiet_libraries()
-    from posttrain.models.loading import load_model, load_tokenizer
+    from posttrain.models.loading import load_tokenizer
     from posttrain.rollout.generate import SamplingParams, generate_chat
+    from posttrain.training.precision import load_for_inference
 
     params = SamplingParams(
         max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, n=samples, stop=list(stop), seed=seed
     )
-    tokenizer, language_model = load_tokenizer(model), load_model(model)
+    tokenizer, language_model = load_tokenizer(model), load_for_inference(model, device, dtype)
     for completion in generate_chat(language_model, tokenizer, conversations, params, batch_size=batch_size):
         if as_json:
             click.echo(json.dumps({
@@ -260,8 +267,12 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
 @click.option("--refusal-judge", help="Chat model judging refusals in the safety suite (default: the pattern classifier).")
 @click.option("--judge-model", help="Chat model judging the helpfulness suite pairwise in both orders (instead of --judge).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--dtype", default="auto", show_default=True, help=INFERENCE_DTYPE_HELP)
+@click.option("--engine", default="native", show_default=True, type=click.Choice(["native", "vllm"]),
+              help=ENGINE_HELP)
 def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, refusal_judge, judge_model,
-                 progress) -> None:
+                 progress, device, dtype, engine) -> None:
     """Evaluate MODEL on capability suites and print each metric with a 95% bootstrap interval.
 
     Example: posttrain eval smollm2-135m --suite math safety style --out base.json
@@ -274,7 +285,7 @@ def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge
     started = time.monotonic()
     result = evaluate(model, [*suites, *more_suites], limit=limit, seed=seed, batch_size=batch_size,
                       judge=judge, baseline=baseline, refusal_judge=refusal_judge, judge_model=judge_model,
-                      progress=progress)
+                      progress=progress, device=device, dtype=dtype, engine=engine)
     click.echo(format_table(result))
     click.echo(f"{len(result['items'])} items in {time.monotonic() - started:.0f} s")
     if out:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from posttrain.errors import UserError
 
@@ -29,7 +29,19 @@ class BaseConfig(BaseModel):
 
 
 # Checked when a run starts (posttrain.training.device.resolve_device): what exists depends on the machine.
+DTYPE_HELP = ("Precision: auto (bfloat16 on a CUDA device that supports it, else float32), float32 or bfloat16; "
+              "see posttrain.training.precision.")
+INFERENCE_DTYPE_HELP = "Precision: auto (bfloat16 on a CUDA device that supports it, else float32), float32, bfloat16 or float16."
+
+
+def check_dtype(value: str, training: bool) -> str:
+    from posttrain.training.precision import resolve_dtype
+
+    resolve_dtype(value, "cpu", training=training)  # the name only; what the device supports is checked at start
+    return value
 DEVICE_HELP = "Where to compute: auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:N or mps."
+VLLM_EXTRA = "pip install 'posttrain[vllm]'"
+ENGINE_HELP = f"Generation engine: native (our KV-cache loop) or vllm (vLLM; {VLLM_EXTRA})."
 
 
 class TrainConfig(BaseConfig):
@@ -83,9 +95,15 @@ class TrainConfig(BaseConfig):
     wandb_project: str | None = Field(None, description="Log to this Weights & Biases project (needs wandb).")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
     device: str = Field("auto", description=DEVICE_HELP)
+    dtype: str = Field("auto", description=DTYPE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
     distributed_strategy: Literal["fsdp", "ddp"] = Field(
         "fsdp", description="Under torchrun: shard decoder layers across ranks (fsdp) or replicate the model (ddp).")
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype_name(cls, value: str) -> str:
+        return check_dtype(value, training=True)
 
     @model_validator(mode="after")
     def _check_micro_batch(self):
@@ -173,6 +191,12 @@ class RolloutConfig(TrainConfig):
         default_factory=list, description="Tools the policy may call: each module:function or path/file.py:function.")
     max_turns: int = Field(
         1, ge=1, description="Assistant turns per episode; >= 2 with `tools` (call, read the result, answer).")
+    engine: Literal["native", "vllm"] = Field(
+        "native", description=f"Rollout engine: native (our KV-cache loop on the trainer's module) or vllm (a colocated "
+                              f"vLLM engine the weights are pushed into after every optimizer step; {VLLM_EXTRA}).")
+    tis_cap: float | None = Field(
+        2.0, ge=1, description="engine vllm: truncated importance sampling, each token's policy loss weighted by "
+                               "min(exp(trainer - engine log-prob), tis_cap) (null: off).")
 
     @model_validator(mode="after")
     def _check_lengths(self):
@@ -225,6 +249,7 @@ class RejectionConfig(BaseConfig):
     top_k: int = Field(0, ge=0, description="Top-k sampling (0: off).")
     stop: list[str] = Field(default_factory=list, description="Stop strings that end an answer.")
     include_stop: bool = Field(False, description="Keep the stop string that ended an answer in its text (e.g. a closing code fence).")
+    engine: Literal["native", "vllm"] = Field("native", description=ENGINE_HELP)
     seed: int = Field(0, description="Sampling seed; the same seed, data and batch_size give the same samples.")
     batch_size: int = Field(32, gt=0, description="Sequences generated together.")
     reward: RewardSpec | None = Field(
@@ -238,7 +263,13 @@ class RejectionConfig(BaseConfig):
     skip_bad_rows: bool = Field(False, description="Skip and count bad rows instead of stopping at the first.")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
     device: str = Field("auto", description=DEVICE_HELP)
+    dtype: str = Field("auto", description=INFERENCE_DTYPE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype_name(cls, value: str) -> str:
+        return check_dtype(value, training=False)
 
 
 class PPOConfig(RolloutConfig):

@@ -83,17 +83,21 @@ def runs(tiny_model, tmp_path_factory):
     grpo = dict(common, data=prompts, batch_size=4, num_generations=4, rollout_batch_size=8, max_new_tokens=8,
                 max_steps=1, lr=3e-2, eval_fraction=0.0, eval_before=False, eval_prompts=0,
                 reward="test_distributed:short_answer", advantage="reinforce_pp", num_iterations=2, kl_coef=0.05)
-    dirs = {name: root / name for name in ("sft1", "sft2", "dpo1", "dpo2", "grpo1", "grpo2", "sft1to2", "sft2to1")}
+    sft_bf16 = dict(sft, finetune="full", dtype="bfloat16", save_every=0)
+    dirs = {name: root / name for name in ("sft1", "sft2", "dpo1", "dpo2", "grpo1", "grpo2", "sft1to2", "sft2to1",
+                                           "bf16sft1", "bf16sft2")}
 
     # One process, in this process.
     run("sft", dict(sft, output_dir=str(dirs["sft1"])))
     run("dpo", dict(dpo, output_dir=str(dirs["dpo1"])))
     run("grpo", dict(grpo, output_dir=str(dirs["grpo1"])))
+    run("sft", dict(sft_bf16, output_dir=str(dirs["bf16sft1"])))
     shutil.copytree(dirs["sft1"], dirs["sft1to2"])
     cut_back_to(dirs["sft1to2"], 2)
 
     # Two processes, one launch.
-    jobs = [("sft", sft, "sft2"), ("dpo", dpo, "dpo2"), ("grpo", grpo, "grpo2"), ("sft", sft, "sft1to2")]
+    jobs = [("sft", sft, "sft2"), ("dpo", dpo, "dpo2"), ("grpo", grpo, "grpo2"), ("sft", sft, "sft1to2"),
+            ("sft", sft_bf16, "bf16sft2")]
     spec = root / "jobs.json"
     spec.write_text(json.dumps([{"algo": algo, "config": dict(values, output_dir=str(dirs[name]))}
                                       for algo, values, name in jobs]))
@@ -123,6 +127,17 @@ def test_sft_two_processes_match_one(runs):
     assert final_one.keys() == final_two.keys()
     for name, tensor in final_one.items():
         torch.testing.assert_close(final_two[name], tensor, atol=1e-5, rtol=1e-4)
+
+
+def test_bf16_full_sft_under_fsdp_matches_one_process(runs):
+    """FSDP2 with bf16 parameters gathered and float32 gradients reduced (MixedPrecisionPolicy) against
+    one process under bf16 autocast: the same losses within bf16 rounding, a bf16 final model."""
+    one, two = metric(runs["bf16sft1"]), metric(runs["bf16sft2"])
+    assert sorted(two) == sorted(one) == [1, 2, 3, 4]
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=2e-2), step
+    config = json.loads((runs["bf16sft2"] / "final" / "config.json").read_text())
+    assert config["dtype"] == "bfloat16"
 
 
 def test_dpo_two_processes_match_one(runs):

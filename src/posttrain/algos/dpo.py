@@ -38,7 +38,7 @@ from posttrain.losses.preference import PairedLogps, get_loss
 from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
 from posttrain.models.logprobs import packed_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
-from posttrain.training import distributed, loop
+from posttrain.training import distributed, loop, precision
 from posttrain.training.device import model_device, to_device
 
 
@@ -228,7 +228,9 @@ def train_dpo(config: DPOConfig) -> dict:
     spec = get_loss(config.loss)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, counts = load_data(config, tokenizer)
-    model = prepare_model(load_model(config.model), config).to(device)  # on its device before wrapping
+    dtype = precision.resolve_dtype(config.dtype, device)
+    model = prepare_model(load_model(config.model, precision.weights_dtype(dtype, config.finetune)), config)
+    model = precision.prepare_for_training(model, config, device, dtype)  # on its device before wrapping
     model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id

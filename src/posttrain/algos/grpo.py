@@ -5,7 +5,10 @@ Run: ``posttrain grpo --data bundled:addition --reward math_correct --num-genera
 One optimizer step of the loop below:
 
 1. **Rollout.** Each of ``batch_size`` prompts is sampled ``num_generations`` times with the
-   KV-cache engine, which also returns each sampled token's log-prob. With ``tools`` (and
+   KV-cache engine, which also returns each sampled token's log-prob (``engine: vllm``: a colocated
+   vLLM engine, :mod:`posttrain.rollout.vllm_engine`, that the weights are pushed into after every
+   optimizer step; the update then weights each token by truncated importance sampling, ``tis_cap``,
+   for the gap between its log-probs and the trainer's, logged as ``mismatch/*``). With ``tools`` (and
    ``max_turns`` >= 2) each sample is a whole episode (``rollout.episode.run_episodes``): the policy
    may call a tool, its result is appended as a tool message and generation continues. The episode's
    own token ids are trained on, with only the model's tokens in the loss (tool output and template
@@ -54,16 +57,19 @@ from posttrain.errors import DataError, UserError
 from posttrain.losses.policy import (
     clipped_policy_loss,
     compute_advantages,
+    logprob_mismatch,
     token_weights,
+    truncated_importance_weights,
 )
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import packed_token_logps
 from posttrain.models.lora import count_parameters, prepare_model
+from posttrain.rollout import vllm_engine
 from posttrain.rollout.engine import LocalEngine
 from posttrain.rollout.episode import Episode, run_episodes
 from posttrain.rollout.generate import Completion, SamplingParams
 from posttrain.rollout.tools import ToolRegistry, load_tools, with_tool_prompt
-from posttrain.training import distributed, loop
+from posttrain.training import distributed, loop, precision
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.device import to_device
 from posttrain.training.metrics import MetricsLogger
@@ -184,22 +190,40 @@ class Policy:
         self.config, self.tokenizer, self.tools = config, tokenizer, tools
         self.device = torch.device(device)
         # On its device before the reference copy and the wrapping (FSDP shards what it finds there).
-        self.model = prepare_model(load_model(config.model), config).to(self.device)
+        self.dtype = precision.resolve_dtype(config.dtype, self.device)
+        weights = precision.weights_dtype(self.dtype, config.finetune)
+        self.model = prepare_model(load_model(config.model, weights), config)
+        self.model = precision.prepare_for_training(self.model, config, self.device, self.dtype)
         self.model.train()
+        # Merging LoRA into the base for sampling, then unmerging, is exact enough in float32 only:
+        # in bf16 every round trip would round the base weights a little further.
+        self.merge_for_sampling = hasattr(self.model, "merge_adapter") and weights == torch.float32
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # Full fine-tuning needs a frozen copy for the KL term; LoRA disables its adapters instead.
         self.frozen_reference = None
         if config.kl_coef > 0 and config.finetune == "full":
-            self.frozen_reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            # No master weights needed for a frozen copy: stored in the compute dtype.
+            self.frozen_reference = copy.deepcopy(self.model).to(self.dtype).eval().requires_grad_(False)
         self.model = distributed.wrap_model(self.model, config.distributed_strategy)
-        self.engine = LocalEngine(self.model, tokenizer, batch_size=config.rollout_batch_size)
+        # engine: vllm samples from its own copy of the weights, pushed after each optimizer step (watch)
+        self.vllm = config.engine == "vllm"
+        self.engine = vllm_engine.engine_for_training(config.model, tokenizer, dtype=self.dtype) if self.vllm \
+            else LocalEngine(self.model, tokenizer, batch_size=config.rollout_batch_size)
+
+    def watch(self, optimizer) -> None:
+        """vllm engine: after every step of ``optimizer``, push the weights before the next rollout."""
+        if self.vllm:
+            self.engine.watch(optimizer)
 
     @contextmanager
     def _sampling(self):
         # LoRA adapters are merged into the base weights while sampling: the adapter matmuls would
         # add about 30% to every decode step. Unmerging restores the weights up to float rounding.
-        merged = hasattr(self.model, "merge_adapter")
+        merged = self.merge_for_sampling
         with distributed.gathered(self.model):  # FSDP: whole weights while this rank decodes alone
+            if self.vllm:  # vLLM decodes its own copy: push the weights if an optimizer step changed them
+                self.engine.sync_if_stale(self.model)
+                merged = False
             if merged:
                 self.model.merge_adapter()
             try:
@@ -317,10 +341,19 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
 
     def sampling_logps(group: list[int]) -> torch.Tensor:  # (N,)
         # Tool episodes carry the log-probs recorded while sampling; single-turn rollouts recompute them.
-        if policy.tools is not None:
-            return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps], device=device)
+        # The vLLM engine's are another implementation's: the trainer recomputes them (TIS covers the gap).
+        if policy.tools is not None and not policy.vllm:
+            return engine_logps(group)
         return policy.token_logps(packed(group))
 
+    def engine_logps(group: list[int]) -> torch.Tensor:  # (N,) as the rollout engine reported them
+        return torch.tensor([logp for i in group for logp in everyone[i].sampled_logps], device=device)
+
+    def real_tokens(group: list[int]) -> torch.Tensor:  # (N,) False on the filler's token
+        return torch.cat([torch.full((int(lengths[i]),), i < len(samples), device=device) for i in group])
+
+    tis_cap = config.tis_cap if policy.vllm else None  # the native engine samples with the trainer's own weights
+    mismatch: dict[str, float] = {}  # token sums over the batch, of the engine against the trainer
     old_logps = ref_logps = None
     with torch.no_grad():
         if config.num_iterations > 1:  # later passes need the sampling policy's log-probs, fixed now
@@ -335,10 +368,19 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
             index = torch.cat([torch.full((int(lengths[i]),), position, device=device)
                                for position, i in enumerate(group)])  # (N,) each token's place in the group
             weights = token_weights(index, lengths[group].to(device), config.loss_aggregation, **totals)
+            old = old_logps[tuple(group)] if old_logps else logps.detach()  # (N,) the trainer's, before this step
+            behaviour = engine_logps(group)  # (N,) the engine's, of the same weights
+            if iteration == 0 and pass_weight:
+                real = real_tokens(group)
+                count = int(real.sum())
+                for key, value in logprob_mismatch(old[real], behaviour[real], tis_cap).items():
+                    mismatch[key] = mismatch.get(key, 0.0) + value * count
+                mismatch["tokens"] = mismatch.get("tokens", 0.0) + count
             output = clipped_policy_loss(
-                logps, old_logps[tuple(group)] if old_logps else logps.detach(), flat(group, advantages), weights,
+                logps, old, flat(group, advantages), weights,
                 clip_low=config.clip_low, clip_high=config.clip_high,
-                ref_logps=ref_logps[tuple(group)] if ref_logps else None, kl_coef=config.kl_coef)
+                ref_logps=ref_logps[tuple(group)] if ref_logps else None, kl_coef=config.kl_coef,
+                tis_weights=truncated_importance_weights(old, behaviour, tis_cap) if tis_cap else None)
             (output.loss * pass_weight).backward()
             if iteration == config.num_iterations - 1:
                 metrics["loss"] = metrics.get("loss", 0.0) + output.loss.item() * pass_weight
@@ -350,7 +392,9 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
             loop.clip_gradients(policy.model, config.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-    return distributed.sum_all(metrics)
+    mismatch = distributed.sum_all(mismatch)
+    tokens = mismatch.pop("tokens", 0.0)
+    return {**distributed.sum_all(metrics), **{key: value / max(tokens, 1.0) for key, value in mismatch.items()}}
 
 
 @torch.no_grad()
@@ -403,6 +447,8 @@ def train_grpo(config: GRPOConfig) -> dict:
     from posttrain.rewards import combine
 
     run_dir = Path(config.output_dir)
+    if config.engine == "vllm":
+        vllm_engine.require_vllm()  # before any slow loading
     device = loop.start(config)
     reward = combine(parse_reward_spec(config.reward))
     tools = load_tools(config.tools) if config.tools else None
@@ -412,6 +458,7 @@ def train_grpo(config: GRPOConfig) -> dict:
     trainable, total_params = count_parameters(policy.model)
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(policy.model, config, total_steps)
+    policy.watch(optimizer)
     position = loop.resume(run_dir, config, policy.model, optimizer, scheduler)
     truncate_metrics(run_dir, position.step, "rollouts.jsonl")
     data_note = {"train_prompts": len(train_rows), "eval_prompts": len(eval_rows), "trainable_params": trainable,

@@ -5,7 +5,8 @@ Run: ``posttrain ppo --reward-model runs/rm/final --data bundled:preference_chat
 One optimizer step of the loop below:
 
 1. **Rollout.** ``batch_size`` prompts, ``num_generations`` samples each (1 by default), sampled
-   with the KV-cache engine (the same :class:`~posttrain.algos.grpo.Policy` GRPO uses).
+   with the KV-cache engine (the same :class:`~posttrain.algos.grpo.Policy` GRPO uses), or vLLM with
+   ``engine: vllm`` (the policy term then weighted by truncated importance sampling, ``tis_cap``).
 2. **Score.** The reward model scores each whole conversation (prompt messages plus the answer);
    optional rule rewards (``reward``) are added to that score.
 3. **Per-token rewards.** One no-grad pass gives the sampling-time log-probs and values, one pass
@@ -50,6 +51,8 @@ from posttrain.losses.policy import (
     clipped_policy_loss,
     gae,
     kl_controller,
+    logprob_mismatch,
+    truncated_importance_weights,
     value_loss,
     whiten,
 )
@@ -62,10 +65,12 @@ from posttrain.models.logprobs import (
 from posttrain.models.lora import count_parameters
 from posttrain.models.reward import RewardModel
 from posttrain.rollout.generate import Completion, SamplingParams
+from posttrain.rollout.vllm_engine import require_vllm
 from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.device import model_device, to_device
 from posttrain.training.optim import build_optimizer, build_scheduler
+from posttrain.training.precision import compute_dtype
 
 KL_LOG = "kl_controller.jsonl"  # {"step", "kl_coef"}: the coefficient after each step's update
 
@@ -81,7 +86,7 @@ def attach_value_head(model) -> torch.nn.Linear:
     first gradients leave the backbone alone. It trains, is checkpointed, and is not saved with the model."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     weight = inner.get_output_embeddings().weight
-    head = torch.nn.Linear(weight.shape[1], 1, dtype=weight.dtype, device=weight.device)
+    head = torch.nn.Linear(weight.shape[1], 1, dtype=torch.float32, device=weight.device)  # trains: float32
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     head.register_state_dict_post_hook(_leave_out_of_saves)
@@ -97,8 +102,9 @@ def logps_and_values(model, sequences: list[Rendered], pad_id: int, chunk: int) 
     hidden = causal_hidden(body, batch.input_ids, head_weight)  # (B, T, H)
     positions = batch.target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, positions)  # (N, H)
-    logps = chunked_token_logps(selected, head_weight, batch.targets.reshape(-1)[positions], chunk)
-    return logps, model.value_head(selected).squeeze(-1)
+    logps = chunked_token_logps(selected, head_weight, batch.targets.reshape(-1)[positions], chunk,
+                                compute_dtype=compute_dtype(body))
+    return logps, model.value_head(selected.float()).squeeze(-1)
 
 
 def micro_batches(sequences: list[Rendered], config: PPOConfig) -> list[list[int]]:
@@ -163,6 +169,15 @@ class Rollouts:
                 continue
             for i, *tensors in zip(group, *(per_sequence(t, group, self.sequences) for t in (logps, values, ref_logps))):
                 self.old_logps[i], self.old_values[i], self.ref_logps[i] = tensors
+        # The rollout engine's log-probs of the same tokens: TIS and the mismatch metrics compare them.
+        self.engine_logps = [torch.tensor(s.completion.logprobs, dtype=logps.dtype, device=logps.device)
+                             for s, logps in zip(self.samples, self.old_logps)]
+
+    def mismatch(self, tis_cap: float | None) -> dict[str, float]:
+        """The engine's log-probs against the trainer's over this rank's tokens (``logprob_mismatch``)."""
+        if not self.samples:
+            return logprob_mismatch(torch.zeros(0), torch.zeros(0), tis_cap)
+        return logprob_mismatch(torch.cat(self.old_logps), torch.cat(self.engine_logps), tis_cap)
 
     def sequence_kls(self) -> torch.Tensor:
         """KL to the reference per sequence, estimated as the sum of ``logp - ref_logp`` over its sampled tokens. (S,)"""
@@ -221,9 +236,12 @@ def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig)
             logps, values = logps_and_values(policy.model, [rollouts.sequences[i] for i in group], policy.pad_id,
                                              config.logits_chunk)  # (N,), (N,)
             weights = torch.full_like(logps, 1.0 / total_tokens)
-            policy_output = clipped_policy_loss(logps, gather(rollouts.old_logps, group),
+            old_logps = gather(rollouts.old_logps, group)
+            tis = truncated_importance_weights(old_logps, gather(rollouts.engine_logps, group), config.tis_cap) \
+                if policy.vllm and config.tis_cap else None
+            policy_output = clipped_policy_loss(logps, old_logps,
                                                 gather(rollouts.advantages, group), weights,
-                                                clip_low=config.clip_low, clip_high=config.clip_high)
+                                                clip_low=config.clip_low, clip_high=config.clip_high, tis_weights=tis)
             value_output = value_loss(values, gather(rollouts.old_values, group), gather(rollouts.returns, group),
                                       weights, config.value_clip)
             loss = policy_output.loss + config.vf_coef * value_output.loss
@@ -292,6 +310,8 @@ def train_ppo(config: PPOConfig) -> dict:
     from posttrain.rewards import combine
 
     run_dir = Path(config.output_dir)
+    if config.engine == "vllm":
+        require_vllm()  # before any slow loading
     reward_model = load_reward_model(config)
     device = loop.start(config)
     reward_model.to(device)
@@ -303,6 +323,7 @@ def train_ppo(config: PPOConfig) -> dict:
     trainable, total_params = count_parameters(policy.model)
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = build_optimization(policy, value_head, config, total_steps)
+    policy.watch(optimizer)  # engine vllm: push the weights after every step
     position = loop.resume(run_dir, config, policy.model, optimizer, scheduler)
     truncate_metrics(run_dir, position.step, "rollouts.jsonl")
     kl_coef = distributed.broadcast(restore_kl_coef(run_dir, position.step, config))  # rank 0 truncated the log
@@ -330,6 +351,7 @@ def train_ppo(config: PPOConfig) -> dict:
             if distributed.is_distributed() else None
         rollouts = Rollouts(samples, config, filler)
         rollouts.compute_token_tensors(policy)
+        metrics.update(rollouts.mismatch(config.tis_cap if policy.vllm else None))
         kl_coef = controller.coef
         rollouts.estimate_advantages(kl_coef, config)
         kls = rollouts.sequence_kls() if samples else torch.zeros(0)  # (S,)

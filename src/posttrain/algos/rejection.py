@@ -8,7 +8,8 @@ SFT'd model: ``--model runs/sft/final --round 2 --output runs/rejection/round2.j
    ``math_correct``).
 2. **Sample** ``n`` answers per prompt with the KV-cache engine, a chunk of ``batch_size // n``
    prompts at a time. Chunk ``c`` is seeded from ``(seed, round, c)``, so a run is reproducible
-   and each round draws fresh samples.
+   and each round draws fresh samples. ``engine: vllm`` samples with vLLM instead
+   (:mod:`posttrain.rollout.vllm_engine`; its random numbers differ, so its samples differ too).
 3. **Score** every answer with ``reward`` (builtin names, ``module:function``, weighted) plus
    ``reward_model`` when given. A reward that raises is printed with its prompt and scores 0; if
    every sample of a chunk fails, the run stops.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,7 +48,9 @@ from posttrain.rewards import (
 )
 from posttrain.rollout.generate import SamplingParams, generate_ids
 from posttrain.rollout.kv_cache import cpu_decode_linears
-from posttrain.training.device import local_rank, resolve_device
+from posttrain.rollout.vllm_engine import engine_for_spec, require_vllm, vllm_dtype
+from posttrain.training import precision
+from posttrain.training.device import local_rank, prefer_flash_attention, resolve_device
 
 QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}
 SHOWN_FAILURES = 5  # reward failures printed in full; the rest are only counted
@@ -88,9 +92,10 @@ def load_prompts(config: RejectionConfig, tokenizer) -> tuple[list[PromptRow], i
     return rows, len(loaded.skipped)
 
 
-def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: RejectionConfig
+def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: RejectionConfig, engine=None
                      ) -> tuple[list[Candidate], int]:
-    """All ``n`` scored samples of every prompt, in (prompt, sample) order, and how many of them a reward failed on."""
+    """All ``n`` scored samples of every prompt, in (prompt, sample) order, and how many of them a reward failed on.
+    ``engine`` (a ``RolloutEngine``, e.g. vLLM's) samples instead of ``model`` when given."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eos_ids = end_of_turn_ids(tokenizer, model)
 
@@ -107,13 +112,17 @@ def sample_and_score(model, tokenizer, rows: list[PromptRow], reward, config: Re
     failures = 0
     # Every chunk decodes with the same weights: lay them out for the CPU kernels once for all.
     with tqdm(total=len(rows), desc=f"rejection sampling (round {config.round})", unit="prompt",
-              disable=not config.progress, dynamic_ncols=True) as bar, cpu_decode_linears(model):
+              disable=not config.progress, dynamic_ncols=True) as bar, \
+            (cpu_decode_linears(model) if engine is None else nullcontext()):
         for chunk, start in enumerate(range(0, len(rows), prompts_per_chunk)):
             batch = rows[start : start + prompts_per_chunk]
             seed = ((config.seed * 1_000_003 + config.round) * 1_000_003 + chunk) % 2**63
-            completions = generate_ids(model, [row.prompt_ids for row in batch], replace(params, seed=seed),
-                                       eos_token_ids=eos_ids, pad_token_id=pad_id, decode=decode,
-                                       batch_size=config.batch_size)
+            if engine is not None:
+                completions = engine.generate([row.prompt_ids for row in batch], replace(params, seed=seed))
+            else:
+                completions = generate_ids(model, [row.prompt_ids for row in batch], replace(params, seed=seed),
+                                           eos_token_ids=eos_ids, pad_token_id=pad_id, decode=decode,
+                                           batch_size=config.batch_size)
             asked = [batch[c.prompt_index] for c in completions]
             scores, _, chunk_failures = score_rollouts(
                 reward, [row.text for row in asked], [c.text for c in completions], [row.fields for row in asked])
@@ -202,15 +211,22 @@ def rejection_sample(config: RejectionConfig) -> dict:
     output = Path(config.output)
     if output.is_dir():
         raise UserError(f"output {config.output} is a directory; give the path of the .jsonl file to write")
+    if config.engine == "vllm":
+        require_vllm()  # before any slow loading
     stats_path, samples_path = output.with_suffix(".stats.json"), output.with_suffix(".samples.jsonl")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device, local_rank())
+    prefer_flash_attention(device)
     reward = build_reward(config, device)
     tokenizer = load_tokenizer(config.model)
     rows, skipped = load_prompts(config, tokenizer)
-    model = load_model(config.model).to(device)  # sampling runs where the model is
-    candidates, failures = sample_and_score(model, tokenizer, rows, reward, config)
+    if config.engine == "vllm":  # vLLM loads its own copy of the weights
+        engine = engine_for_spec(config.model, tokenizer, dtype=vllm_dtype(config.dtype))
+        candidates, failures = sample_and_score(None, tokenizer, rows, reward, config, engine)
+    else:
+        model = load_model(config.model, precision.resolve_dtype(config.dtype, device, training=False)).to(device)
+        candidates, failures = sample_and_score(model, tokenizer, rows, reward, config)
     kept, best_scores, counts = select(candidates, config)
 
     sft_rows = [{"messages": rows[c.prompt_index].messages + [{"role": "assistant", "content": c.text}],

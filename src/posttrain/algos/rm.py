@@ -32,7 +32,7 @@ from posttrain.losses.reward import bradley_terry_loss
 from posttrain.models.loading import load_tokenizer
 from posttrain.models.lora import count_parameters, prepare_model
 from posttrain.models.reward import load_reward_model, sequence_rewards
-from posttrain.training import distributed, loop
+from posttrain.training import distributed, loop, precision
 
 
 @dataclass
@@ -142,8 +142,11 @@ def train_rm(config: RMConfig) -> dict:
     tokenizer = load_tokenizer(config.model)
     train_pairs, eval_pairs, counts = load_data(config, tokenizer)
     pad_id = tokenizer.pad_token_id
-    model = prepare_model(load_reward_model(config.model, pad_id), config, task_type="SEQ_CLS", modules_to_save=["score"])
-    model = distributed.wrap_model(model.to(device), config.distributed_strategy)  # on its device before wrapping
+    dtype = precision.resolve_dtype(config.dtype, device)
+    model = prepare_model(load_reward_model(config.model, pad_id, precision.weights_dtype(dtype, config.finetune)), config,
+                          task_type="SEQ_CLS", modules_to_save=["score"])
+    model = precision.prepare_for_training(model, config, device, dtype)
+    model = distributed.wrap_model(model, config.distributed_strategy)  # on its device before wrapping
     model.train()
     trainable, total_params = count_parameters(model)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from posttrain.data.render import render_prompt
@@ -70,9 +71,11 @@ def answer_requests(
     seed: int = 0,
     batch_size: int = 16,
     on_answered: Callable[[int], None] | None = None,
+    engine=None,
 ) -> list[str]:
     """Answers to ``requests``, in order: a string each, or a list of ``samples`` strings for a request
-    that samples several; ``on_answered(count)`` after each batch (a progress bar)."""
+    that samples several; ``on_answered(count)`` after each batch (a progress bar). ``engine`` (a
+    ``RolloutEngine``, e.g. vLLM's) generates from the rendered prompts' token ids instead of ``model``."""
     native_tools = template_renders_tools(tokenizer) if any(r.tools for r in requests) else True
     groups: dict[tuple, list[int]] = {}
     prepared: list[tuple[list[dict], list[dict] | None]] = []
@@ -86,7 +89,7 @@ def answer_requests(
         groups.setdefault(key, []).append(index)
     answers: list = [""] * len(requests)
     # Every chunk decodes with the same weights: lay them out for the CPU kernels once for all.
-    with cpu_decode_linears(model):
+    with cpu_decode_linears(model) if engine is None else nullcontext():
         for (max_new_tokens, _, samples, temperature, stop), indices in groups.items():
             # Similar lengths share a batch (less padding); characters are a cheap stand-in for tokens.
             indices.sort(key=lambda i: len(json.dumps(prepared[i][0])))
@@ -98,8 +101,12 @@ def answer_requests(
             for start in range(0, len(indices), chunk):
                 batch = indices[start : start + chunk]
                 tools = prepared[batch[0]][1]
-                completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
-                                            batch_size=batch_size, tools=tools)
+                if engine is not None:
+                    completions = engine.generate([render_prompt(prepared[i][0], tokenizer, tools) for i in batch],
+                                                  params)
+                else:
+                    completions = generate_chat(model, tokenizer, [prepared[i][0] for i in batch], params,
+                                                batch_size=batch_size, tools=tools)
                 for position, index in enumerate(batch):
                     texts = [completion.text for completion in completions[position * samples : (position + 1) * samples]]
                     answers[index] = texts if samples > 1 else texts[0]

@@ -62,18 +62,38 @@ def evaluate(
     refusal_judge: str | None = None,
     judge_model: str | None = None,
     progress: bool = True,
+    device: str = "auto",
+    dtype: str = "auto",
+    engine: str = "native",
 ) -> dict:
-    """Evaluate the model ``model_spec`` (embedded name, HF directory, .gguf, hub id) on ``suites``.
+    """Evaluate the model ``model_spec`` (embedded name, HF directory, .gguf, hub id) on ``suites``,
+    on the ``device`` option's device in the ``dtype`` option's precision.
 
     ``limit`` keeps the first N items of each suite (data files are ordered so any prefix mixes
-    each suite's kinds of items). Returns the result dict described in the module docstring.
+    each suite's kinds of items). ``engine="vllm"`` generates the answers with vLLM
+    (:mod:`posttrain.rollout.vllm_engine`). Returns the result dict described in the module docstring.
     """
+    if engine not in ("native", "vllm"):
+        raise UserError(f"unknown engine '{engine}': native or vllm")
+    if engine == "vllm":
+        from posttrain.rollout.vllm_engine import require_vllm
+
+        require_vllm()  # before any slow loading
     built = build_suites(suites, SuiteOptions(judge=judge, baseline=baseline, refusal_judge=refusal_judge,
                                                 judge_model=judge_model))
     items = {suite.name: suite.items()[:limit] for suite in built}  # read before loading: bad data fails fast
-    from posttrain.models.loading import load_model, load_tokenizer
+    from posttrain.models.loading import load_tokenizer
+    from posttrain.training.precision import load_for_inference
 
-    tokenizer, model = load_tokenizer(model_spec), load_model(model_spec)
+    if engine == "vllm":  # vLLM loads its own copy of the weights; nothing else is loaded here
+        from posttrain.rollout.vllm_engine import engine_for_spec, vllm_dtype
+
+        tokenizer = load_tokenizer(model_spec)
+        return evaluate_model(None, tokenizer, built, model_name=model_spec, items=items, seed=seed,
+                              batch_size=batch_size, progress=progress,
+                              engine=engine_for_spec(model_spec, tokenizer, dtype=vllm_dtype(dtype)))
+
+    tokenizer, model = load_tokenizer(model_spec), load_for_inference(model_spec, device, dtype)
     return evaluate_model(model, tokenizer, built, model_name=model_spec, items=items, seed=seed,
                           batch_size=batch_size, progress=progress)
 
@@ -89,8 +109,10 @@ def evaluate_model(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    engine=None,
 ) -> dict:
-    """Like :func:`evaluate` for a model already in memory (a trainer evaluating every N steps)."""
+    """Like :func:`evaluate` for a model already in memory (a trainer evaluating every N steps);
+    ``engine`` (a ``RolloutEngine``, e.g. vLLM's) generates the answers instead of ``model``."""
     from tqdm import tqdm
 
     import posttrain
@@ -101,7 +123,7 @@ def evaluate_model(
     requests = [request for suite in suites for request in requests_for(suite, items[suite.name])]
     with tqdm(total=len(requests), desc="generating", unit="answer", disable=not progress) as bar:
         answers = answer_requests(model, tokenizer, requests, seed=seed, batch_size=batch_size,
-                                  on_answered=bar.update)
+                                  on_answered=bar.update, engine=engine)
     metrics, traces = {}, []
     start = 0
     for suite in suites:

@@ -22,6 +22,12 @@ Token aggregation (:func:`token_weights`) turns per-token losses into one number
 The weights take the *global* batch's counts, so micro-batches of one step add up to exactly the
 full-batch loss however they are cut.
 
+Rollouts sampled by another engine (``engine: vllm``) come with that engine's log-probs, which differ
+from the trainer's for the same weights (other kernels, other summation order, bf16). The policy
+gradient then runs off-policy; :func:`truncated_importance_weights` corrects it per token (truncated
+importance sampling, Yao et al. 2025, "Your efficient RL framework secretly brings you off-policy RL
+training") and :func:`logprob_mismatch` measures the gap.
+
 PPO with a learned critic (``posttrain ppo``) adds: :func:`gae` (generalised advantage
 estimation over padded (B, T) per-token rewards and values), :func:`whiten` (over valid tokens),
 :func:`value_loss` (the clipped value loss) and the KL-coefficient controllers
@@ -108,17 +114,21 @@ def clipped_policy_loss(
     clip_high: float = 0.2,
     ref_logps: torch.Tensor | None = None,
     kl_coef: float = 0.0,
+    tis_weights: torch.Tensor | None = None,
 ) -> LossOutput:
     """PPO's clipped surrogate per token (Schulman et al. 2017, eq. 7), plus an optional k3 KL term.
 
     All inputs are (N,) over completion tokens: current and sampling-time log-probs, the token's
     sequence advantage, and its aggregation weight. ``clip_high > clip_low`` is DAPO's clip-higher.
-    loss = sum_i w_i * ( -min(rho_i A_i, clip(rho_i, 1 - clip_low, 1 + clip_high) A_i) + kl_coef * KL_i )
+    loss = sum_i w_i * ( -t_i * min(rho_i A_i, clip(rho_i, 1 - clip_low, 1 + clip_high) A_i) + kl_coef * KL_i )
+    where ``t_i`` are the (detached) ``tis_weights`` of :func:`truncated_importance_weights`, 1 when not given.
     """
     ratio = torch.exp(logps - old_logps)  # (N,) rho
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
     per_token = -torch.minimum(unclipped, clipped)  # (N,)
+    if tis_weights is not None:
+        per_token = per_token * tis_weights.detach()
     metrics = {}
     if ref_logps is not None:
         kl = k3_kl(logps, ref_logps)
@@ -130,6 +140,41 @@ def clipped_policy_loss(
         metrics["clip_fraction"] = float(((clipped != unclipped).float() * weights).sum())
         metrics["ratio_mean"] = float((ratio * weights).sum())
     return LossOutput(loss=loss, metrics=metrics)
+
+
+def truncated_importance_weights(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, cap: float) -> torch.Tensor:
+    """Per-token TIS weight ``min(exp(trainer_logp - engine_logp), cap)``, detached. (N,)
+
+    The rollout engine sampled token ``a`` with probability ``pi_engine(a)``; the gradient wants
+    samples of the trainer's ``pi_old(a)`` (the same weights, computed by the trainer). Reweighting by
+    ``pi_old / pi_engine`` makes it on-policy again; capping the weight at ``cap`` (2 in the paper)
+    bounds the variance that rare tokens the engine underrates would add. Both inputs are the
+    log-probs of the sampled tokens, (N,).
+    """
+    return torch.exp(trainer_logps.detach() - engine_logps.detach()).clamp(max=cap)
+
+
+def logprob_mismatch(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, cap: float | None = None
+                     ) -> dict[str, float]:
+    """How far the engine's log-probs of the sampled tokens are from the trainer's, as token means:
+
+    - ``mismatch/abs_logp_diff``: mean ``|trainer - engine|``;
+    - ``mismatch/kl_k3``: mean of ``exp(d) - d - 1`` with ``d = trainer - engine``: Schulman's k3
+      estimate of KL(pi_engine || pi_trainer) from tokens the engine sampled (>= 0, 0 when they agree);
+    - with ``cap``: ``mismatch/tis_weight_mean`` and ``mismatch/tis_truncated_fraction`` (weights at the cap).
+
+    Inputs (N,); an empty batch gives zeros.
+    """
+    if trainer_logps.numel() == 0:
+        return {"mismatch/abs_logp_diff": 0.0, "mismatch/kl_k3": 0.0}
+    diff = (trainer_logps.detach() - engine_logps.detach()).double()  # (N,)
+    metrics = {"mismatch/abs_logp_diff": float(diff.abs().mean()),
+               "mismatch/kl_k3": float((torch.exp(diff) - diff - 1.0).mean())}
+    if cap is not None:
+        ratio = torch.exp(diff)
+        metrics["mismatch/tis_weight_mean"] = float(ratio.clamp(max=cap).mean())
+        metrics["mismatch/tis_truncated_fraction"] = float((ratio > cap).double().mean())
+    return metrics
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,

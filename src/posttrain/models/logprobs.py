@@ -31,6 +31,7 @@ from contextlib import nullcontext
 import torch
 
 from posttrain.models import segment_attention as segments
+from posttrain.training.precision import compute_dtype
 
 # One reused (V, H) buffer per trained output weight for the summed gradient of ``uniform_grad``:
 # a fresh one per micro-batch (113 MB for SmolLM2) is faulted in by the kernel page by page each time.
@@ -159,8 +160,56 @@ class _ChunkedTokenLogps(torch.autograd.Function):
         return grad_hidden, grad_weight, None, None, None
 
 
+class _MixedTokenLogps(torch.autograd.Function):
+    """:class:`_ChunkedTokenLogps` for a lower-precision compute dtype (bf16): each chunk's logits
+    come from a ``compute_dtype`` matmul and are cast to float32 before the log-softmax, so the
+    log-probs, and everything computed from them, are float32. Gradients come back in the inputs'
+    dtypes; the output weight's is summed in float32. No buffers are kept (this is the GPU path)."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk_size: int, compute_dtype: torch.dtype):
+        low_hidden, low_weight = hidden.to(compute_dtype), weight.to(compute_dtype)
+        count = hidden.shape[0]
+        logps = torch.empty(count, dtype=torch.float32, device=hidden.device)
+        lse = torch.empty_like(logps)
+        hidden_grad_unit = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        for start in range(0, count, chunk_size):
+            stop = min(start + chunk_size, count)
+            chunk_targets = targets[start:stop]
+            logits = (low_hidden[start:stop] @ low_weight.t()).float()  # (C, V)
+            log_probs = torch.log_softmax(logits, dim=-1)
+            target_logps = log_probs.gather(1, chunk_targets[:, None]).squeeze(1)
+            logps[start:stop] = target_logps
+            lse[start:stop] = logits.gather(1, chunk_targets[:, None]).squeeze(1) - target_logps
+            del logits
+            if hidden_grad_unit is not None:  # W[target] - softmax @ W, as in the float32 path
+                probs = log_probs.exp_().to(compute_dtype)
+                hidden_grad_unit[start:stop] = low_weight.index_select(0, chunk_targets) - probs @ low_weight
+        ctx.chunk_size, ctx.compute_dtype = chunk_size, compute_dtype
+        ctx.save_for_backward(hidden, weight, targets, lse, hidden_grad_unit)
+        return logps
+
+    @staticmethod
+    def backward(ctx, grad_logps):
+        hidden, weight, targets, lse, hidden_grad_unit = ctx.saved_tensors
+        grad_hidden = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_hidden = (hidden_grad_unit.float() * grad_logps[:, None]).to(hidden.dtype)
+        if ctx.needs_input_grad[1]:
+            low_hidden, low_weight = hidden.to(ctx.compute_dtype), weight.to(ctx.compute_dtype)
+            scaled_hidden = hidden.float() * grad_logps[:, None]  # (N, H)
+            grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+            grad_weight.index_add_(0, targets, scaled_hidden)
+            for start in range(0, hidden.shape[0], ctx.chunk_size):
+                stop = min(start + ctx.chunk_size, hidden.shape[0])
+                probs = (low_hidden[start:stop] @ low_weight.t()).float().sub_(lse[start:stop, None]).exp_()
+                grad_weight.sub_((probs.to(ctx.compute_dtype).t() @ scaled_hidden[start:stop].to(ctx.compute_dtype)).float())
+            grad_weight = grad_weight.to(weight.dtype)
+        return grad_hidden, grad_weight, None, None, None
+
+
 def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int = 1024,
-                        uniform_grad: bool = False):
+                        uniform_grad: bool = False, compute_dtype: torch.dtype | None = None):
     """``log softmax(hidden @ weight.T)[i, targets[i]]`` for each row i, memory-light. (N,)
 
     ``uniform_grad``: the caller expects the same gradient for every token (a plain token mean, as
@@ -168,7 +217,13 @@ def chunked_token_logps(hidden: torch.Tensor, weight: torch.Tensor, targets: tor
     of the logits in backward. A hint only: a backward that brings unequal gradients recomputes.
     That summed gradient lives in a buffer the next forward pass reuses: ``.backward()`` adds it
     into ``weight.grad`` at once, but a caller keeping it (``torch.autograd.grad``) must copy it.
+    ``compute_dtype`` (default: the weight's): the logits matmul's dtype; below float32 (bf16
+    autocast, :mod:`posttrain.training.precision`) the logits are cast to float32 before the
+    log-softmax and the result is float32.
     """
+    compute_dtype = compute_dtype or weight.dtype
+    if compute_dtype in (torch.bfloat16, torch.float16) or hidden.dtype != weight.dtype:
+        return _MixedTokenLogps.apply(hidden, weight, targets, chunk_size, compute_dtype)
     return _ChunkedTokenLogps.apply(hidden, weight, targets, chunk_size, uniform_grad)
 
 
@@ -273,7 +328,8 @@ def sequence_token_logps(model, input_ids, targets, target_mask, chunk_size: int
     hidden = causal_hidden(body, input_ids, head_weight)  # (B, T, H)
     flat_positions = target_mask.reshape(-1).nonzero().squeeze(1)  # (N,)
     selected = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat_positions)  # (N, H)
-    logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size, uniform_grad)
+    logps = chunked_token_logps(selected, head_weight, targets.reshape(-1)[flat_positions], chunk_size, uniform_grad,
+                                compute_dtype(body))
     return logps, flat_positions
 
 
@@ -306,4 +362,4 @@ def packed_token_logps(model, batch, chunk_size: int = 1024, uniform_grad: bool 
     ``loss_owner`` order. (N,) ``uniform_grad``: as for :func:`chunked_token_logps`."""
     body, head_weight = backbone_and_head(model)
     selected = packed_hidden(body, batch, head_weight).index_select(0, batch.loss_positions)  # (N, H)
-    return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size, uniform_grad)
+    return chunked_token_logps(selected, head_weight, batch.loss_targets, chunk_size, uniform_grad, compute_dtype(body))

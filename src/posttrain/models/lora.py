@@ -122,11 +122,13 @@ def fuse_lora_linears(model) -> int:
     return count
 
 
-def save_final(model, tokenizer, target: Path, save_format: str = "merged") -> list[Path]:
+def save_final(model, tokenizer, target: Path, save_format: str = "merged", dtype: torch.dtype | None = None) -> list[Path]:
     """Save the trained model as Hugging Face directories, each written atomically.
 
     LoRA models are saved merged (a plain model ``AutoModelForCausalLM.from_pretrained`` loads),
     as an adapter, or both (``adapter`` beside the merged directory). Returns what was written.
+    ``dtype``: the merged or full model's weights are saved in it (a bf16 run trains float32
+    master weights and saves bf16); adapters stay float32.
     """
     target = Path(target)
     is_peft = hasattr(model, "peft_config")
@@ -137,6 +139,10 @@ def save_final(model, tokenizer, target: Path, save_format: str = "merged") -> l
         written.append(adapter_dir)
     if not is_peft or save_format in ("merged", "both"):
         merged = _merged_copy(model) if is_peft else model
+        if dtype is not None and next(merged.parameters()).dtype != dtype:
+            import copy
+
+            merged = (merged if is_peft else copy.deepcopy(merged)).to(dtype)  # never the training model itself
         _atomic_dir(target, lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
         written.append(target)
     return written

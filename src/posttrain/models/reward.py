@@ -82,7 +82,8 @@ def sequence_rewards(model, groups: list[list[Rendered]], pad_token_id: int) -> 
     body, score = backbone_and_score(model)
     batch = to_device(pack_groups(groups, pad_token_id), model_device(model))
     pooled = packed_hidden(body, batch).index_select(0, batch.last_positions)  # (S, H) each last real token
-    return score(pooled).squeeze(-1)  # (S,)
+    # The head runs in its own dtype (float32 when it trains over a bf16 body); rewards are float32.
+    return score(pooled.to(next(score.parameters()).dtype)).squeeze(-1).float()  # (S,)
 
 
 class RewardModel:

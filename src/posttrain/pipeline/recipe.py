@@ -36,6 +36,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from posttrain.config import (
+    ENGINE_HELP,
     BaseConfig,
     DPOConfig,
     GRPOConfig,
@@ -62,6 +63,7 @@ class EvalStage(BaseConfig):
     refusal_judge: str | None = Field(None, description="Chat model judging refusals in the safety suite (default: patterns).")
     judge_model: str | None = Field(None, description="Chat model judging helpfulness pairwise in both orders (instead of judge).")
     compare_to: str | None = Field(None, description="Earlier eval stage: write report.html comparing it with this one.")
+    engine: Literal["native", "vllm"] = Field("native", description=ENGINE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
 
 

@@ -53,7 +53,7 @@ def run_eval(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe) -
     result = evaluate(config.model, list(config.suites), limit=config.limit, seed=config.seed,
                       batch_size=config.batch_size, judge=config.judge, baseline=config.baseline,
                       refusal_judge=config.refusal_judge, judge_model=config.judge_model,
-                      progress=config.progress)
+                      progress=config.progress, engine=config.engine)
     print(format_table(result))
     write_result(result, stage.output)
     outputs = {}

@@ -210,9 +210,15 @@ class _Decoder:
 
 
 def _completion_text(row: _RowState, params: SamplingParams, eos_token_ids: set[int], decode: Decode | None) -> str:
+    return completion_text(row.token_ids, params, eos_token_ids, decode)
+
+
+def completion_text(token_ids: list[int], params: SamplingParams, eos_token_ids: set[int], decode: Decode | None) -> str:
+    """The text of a completion's ``token_ids``: the final eos left out, cut at the earliest stop string
+    (just after it with ``include_stop``). Every engine builds ``Completion.text`` this way."""
     if decode is None:
         return ""
-    ids = row.token_ids
+    ids = token_ids
     if ids and ids[-1] in eos_token_ids:
         ids = ids[:-1]  # the eos token is kept in token_ids but never shown
     text = decode(ids)

@@ -48,6 +48,7 @@ def _can_pack(model) -> bool:
         return False  # under torch.distributed the weights may be sharded DTensors
     first = next(model.parameters(), None)
     return (first is not None and first.device.type == "cpu" and first.dtype == torch.float32
+            and getattr(model, "_posttrain_autocast", None) is None  # bf16 autocast over float32 masters: inputs are bf16
             and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
 
 

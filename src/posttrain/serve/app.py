@@ -36,15 +36,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from posttrain.config import DEVICE_HELP, ENGINE_HELP, INFERENCE_DTYPE_HELP, check_dtype
 from posttrain.data.render import end_of_turn_ids
 from posttrain.errors import UserError
 from posttrain.feedback.records import Answer, FeedbackRecord
@@ -82,6 +83,14 @@ class ServeConfig(BaseModel):
     feedback_db: str | None = None
     log_content: bool = Field(False, description="Log prompts and answers (off: only ids, sizes, timings)")
     retry_after: int = Field(1, ge=1, description="Seconds a 429 asks the client to wait")
+    engine: Literal["native", "vllm"] = Field("native", description=ENGINE_HELP)
+    device: str = Field("auto", description=DEVICE_HELP)
+    dtype: str = Field("auto", description=INFERENCE_DTYPE_HELP)
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype_name(cls, value: str) -> str:
+        return check_dtype(value, training=False)
 
     @property
     def name(self) -> str:
@@ -372,11 +381,16 @@ class ChatService:
 def create_app(config: ServeConfig, *, model=None, tokenizer=None, scheduler=None) -> FastAPI:
     """The app for ``config``; loads the model unless given. ``scheduler`` replaces the batching
     scheduler (anything with ``submit(Request)``, ``start()``, ``stop()``), e.g. a scripted one in tests."""
+    if scheduler is None and config.engine == "vllm":  # vLLM loads its own copy of the weights
+        from posttrain.serve.vllm_scheduler import vllm_scheduler
+
+        scheduler, model, tokenizer = vllm_scheduler(config, tokenizer)
     if tokenizer is None or (model is None and scheduler is None):
-        from posttrain.models.loading import load_model, load_tokenizer
+        from posttrain.models.loading import load_tokenizer
+        from posttrain.training.precision import load_for_inference
 
         tokenizer = tokenizer or load_tokenizer(config.model)
-        model = model if model is not None else load_model(config.model)
+        model = model if model is not None else load_for_inference(config.model, config.device, config.dtype)
     if scheduler is None:
         scheduler = Scheduler(model, tokenizer, SchedulerConfig(config.max_batch_size, config.max_queue,
                                                                 config.max_prefill_tokens))

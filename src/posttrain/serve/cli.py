@@ -1,6 +1,7 @@
 """``posttrain serve MODEL``: the OpenAI-compatible server with continuous batching and feedback capture.
 
     posttrain serve smollm2-135m --feedback-file served.jsonl
+    posttrain serve out/sft --engine vllm      # vLLM generates (pip install 'posttrain[vllm]')
     posttrain serve out/sft --host 0.0.0.0 --api-key "$KEY" --max-batch-size 32
 """
 
@@ -11,6 +12,7 @@ import os
 
 import click
 
+from posttrain.config import DEVICE_HELP, ENGINE_HELP, INFERENCE_DTYPE_HELP
 from posttrain.errors import UserError
 
 
@@ -40,9 +42,13 @@ from posttrain.errors import UserError
 @click.option("--feedback-db", help="Feedback store URL (instead of --feedback-file).")
 @click.option("--log-content/--no-log-content", default=False, show_default=True,
               help="Log prompts and answers (off: ids, token counts and timings only).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--dtype", default="auto", show_default=True, help=INFERENCE_DTYPE_HELP)
+@click.option("--engine", default="native", show_default=True, type=click.Choice(["native", "vllm"]),
+              help=ENGINE_HELP + " With vllm, --max-prefill-tokens does not apply (vLLM schedules prefills).")
 def serve(model, host, port, api_keys, served_model_name, max_batch_size, max_queue, max_prefill_tokens, timeout,
           read_timeout, keep_alive_timeout, max_request_bytes, default_max_tokens, feedback_file, feedback_db,
-          log_content) -> None:
+          log_content, device, dtype, engine) -> None:
     """Serve MODEL on /v1/chat/completions (OpenAI API) with /v1/feedback for thumbs and choices.
 
     Example: posttrain serve smollm2-135m --feedback-file served.jsonl
@@ -55,11 +61,15 @@ def serve(model, host, port, api_keys, served_model_name, max_batch_size, max_qu
         max_batch_size=max_batch_size, max_queue=max_queue, max_prefill_tokens=max_prefill_tokens, timeout=timeout,
         read_timeout=read_timeout, keep_alive_timeout=keep_alive_timeout, max_request_bytes=max_request_bytes,
         default_max_tokens=default_max_tokens, feedback_file=feedback_file, feedback_db=feedback_db,
-        log_content=log_content,
+        log_content=log_content, device=device, dtype=dtype, engine=engine,
     )
     check_binding(config)  # before the slow model load
     if feedback_file and feedback_db:
         raise UserError("give --feedback-file or --feedback-db, not both")
+    if engine == "vllm":
+        from posttrain.rollout.vllm_engine import require_vllm
+
+        require_vllm()  # before the slow model load
 
     from posttrain.cli import _quiet_libraries
 

@@ -183,7 +183,16 @@ def wrap_model(model, strategy: str = "fsdp"):
         raise UserError(f"distributed_strategy must be 'fsdp' or 'ddp', got '{strategy}'")
     if strategy == "fsdp":
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        from posttrain.training.precision import compute_dtype
+
+        # bf16 runs gather parameters in bf16 and reduce gradients in float32 over float32 shards.
+        # Autocast alone would cast the gathered float32 layers itself and keep those casts for
+        # backward: a whole bf16 copy of the decoder on every rank.
+        dtype = compute_dtype(model)
+        policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32) if dtype != torch.float32 \
+            else MixedPrecisionPolicy()
 
         layers = _decoder_layers(model)
         if not layers:
@@ -191,11 +200,12 @@ def wrap_model(model, strategy: str = "fsdp"):
                             "use --distributed-strategy ddp")
         mesh = init_device_mesh(model_device(model).type, (world_size(),))
         for _, layer in layers:
-            fully_shard(layer, mesh=mesh)
+            fully_shard(layer, mesh=mesh, mp_policy=policy)
         # The root unit: the module holding the layers' list, which every forward path calls.
         body = model.get_submodule(layers[0][0].rsplit(".", 2)[0])
         in_layers = {id(p) for _, layer in layers for p in layer.parameters()}
-        fully_shard(body, mesh=mesh, ignored_params={p for p in body.parameters() if id(p) not in in_layers})
+        fully_shard(body, mesh=mesh, mp_policy=policy,
+                    ignored_params={p for p in body.parameters() if id(p) not in in_layers})
         for module in model.modules():
             if hasattr(module, "set_gradient_divide_factor"):
                 module.set_gradient_divide_factor(1.0)  # sum the ranks' parts of the gradient,

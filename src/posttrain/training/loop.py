@@ -35,7 +35,8 @@ from posttrain.training.checkpoint import (
     save_checkpoint,
     truncate_metrics,
 )
-from posttrain.training.device import local_rank, resolve_device
+from posttrain.training import precision
+from posttrain.training.device import local_rank, model_device, prefer_flash_attention, resolve_device
 from posttrain.training.memory import reuse_freed_memory
 from posttrain.training.metrics import MetricsLogger
 from posttrain.training.optim import build_optimizer, build_scheduler
@@ -69,6 +70,7 @@ def start(config) -> torch.device:
     device = resolve_device(config.device, local_rank())  # a bad value fails before the process group waits
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)  # before the process group: NCCL and FSDP's device mesh use the current device
+    prefer_flash_attention(device)
     distributed.init()
     reuse_freed_memory()
     torch.manual_seed(config.seed)
@@ -223,7 +225,8 @@ def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, c
     save(run_dir, position, model, optimizer, scheduler, config)
     whole = distributed.full_model(model)
     final = run_dir / "final"
-    written = save_final(whole, tokenizer, final, config.save_format) if whole is not None else [final]
+    dtype = precision.resolve_dtype(config.dtype, model_device(model))
+    written = save_final(whole, tokenizer, final, config.save_format, dtype) if whole is not None else [final]
     summary = {"step": position.step, "train_loss": last.loss if last else None, **summary_metrics,
                "final_model": [str(p) for p in written], **data_note}
     logger.log(position.step, eval_metrics)

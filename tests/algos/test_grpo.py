@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from helpers import write_jsonl
 
-from posttrain.algos.grpo import parse_reward_spec, train_grpo
+from posttrain.algos.grpo import train_grpo
+from posttrain.rewards.registry import parse_reward_spec
 from posttrain.config import GRPOConfig, load_config
 from posttrain.errors import UserError
 from posttrain.training.checkpoint import list_checkpoints

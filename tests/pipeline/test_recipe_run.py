@@ -164,6 +164,17 @@ def test_dry_run_reads_data_and_resolves_everything(tiny_model, tmp_path, data):
     assert not (tmp_path / "run").exists()  # a dry run spends nothing and writes nothing
 
 
+def test_dry_run_accepts_the_weighted_reward_form_training_accepts(tiny_model, tmp_path):
+    """The documented ``reward: "math_correct=1,answer_tag=0.2"``: the dry run resolves what training resolves."""
+    recipe = load_recipe(write_recipe(tmp_path, tiny_model, [{"stage": "grpo", "data": "bundled:addition",
+                                                              "reward": "math_correct=1,answer_tag=0.2"}]))
+    assert any("reward math_correct=1,answer_tag=0.2: resolves" in line for line in check(recipe, plan(recipe)))
+    bad_weight = load_recipe(write_recipe(tmp_path, tiny_model, [{"stage": "grpo", "data": "bundled:addition",
+                                                                  "reward": "math_correct=high"}]))
+    with pytest.raises(UserError, match="must be a number"):
+        check(bad_weight, plan(bad_weight))
+
+
 def test_dry_run_checks_gate_metrics_against_the_eval_suites(tiny_model, tmp_path):
     stages = [{"stage": "eval", "name": "before", "suites": ["math", "safety"]},
               {"stage": "eval", "name": "after", "suites": ["math", "safety"]},

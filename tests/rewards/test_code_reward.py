@@ -185,11 +185,10 @@ def test_a_bound_kwarg_the_batch_scorer_lacks_scores_one_by_one():
 
 
 def test_a_recipe_reward_list_binds_the_all_pass_bonus():
-    from posttrain.algos.grpo import parse_reward_spec
     from posttrain.config import GRPOConfig
 
     config = GRPOConfig(reward=[{"name": "code_tests_passed", "weight": 2.0, "kwargs": {"all_pass_bonus": 0.5}}])
-    reward = combine(parse_reward_spec(config.reward))
+    reward = combine(config.reward)
     answer = "```python\ndef f(x):\n    return x\n```"
     assert reward("p", answer, tests=["assert f(1) == 1"], entry_point="f") == 2.0 * 1.5
     assert reward("p", answer, tests=["assert f(1) == 1", "assert f(2) == 3"], entry_point="f") == 2.0 * 0.5

@@ -135,23 +135,6 @@ class Sample:
         return self.row.fields if self.episode is None else {**self.row.fields, "messages": self.episode.messages}
 
 
-def parse_reward_spec(spec: str | dict[str, float] | list) -> dict[str, float] | list:
-    """``"math_correct"`` or ``"math_correct=1,answer_tag=0.2"`` (or a mapping) -> {name: weight}; a list
-    of names and ``{name, weight, kwargs}`` entries goes to :func:`combine` as it is."""
-    if isinstance(spec, dict | list):
-        return list(spec) if isinstance(spec, list) else dict(spec)
-    weights = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, weight = part.rpartition("=") if "=" in part else (part, "", "1")
-        try:
-            weights[name.strip()] = float(weight)
-        except ValueError:
-            raise UserError(f"reward: weight of '{name}' must be a number, got '{weight}'") from None
-    if not weights:
-        raise UserError("reward: name at least one reward function")
-    return weights
-
-
 def load_prompts(config: GRPOConfig, tokenizer, tools: ToolRegistry | None = None
                  ) -> tuple[list[PromptRow], list[PromptRow]]:
     """Training and held-out prompt rows; with ``tools``, rendered as tool episodes start (tool
@@ -450,7 +433,7 @@ def train_grpo(config: GRPOConfig) -> dict:
     if config.engine == "vllm":
         vllm_engine.require_vllm()  # before any slow loading
     device = loop.start(config)
-    reward = combine(parse_reward_spec(config.reward))
+    reward = combine(config.reward)
     tools = load_tools(config.tools) if config.tools else None
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows = load_prompts(config, tokenizer, tools)

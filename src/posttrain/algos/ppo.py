@@ -315,7 +315,7 @@ def train_ppo(config: PPOConfig) -> dict:
     reward_model = load_reward_model(config)
     device = loop.start(config)
     reward_model.to(device)
-    extra_reward = combine(grpo.parse_reward_spec(config.reward)) if config.reward else None
+    extra_reward = combine(config.reward) if config.reward else None
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows = grpo.load_prompts(config, tokenizer)
     policy = Policy(config, tokenizer, device=device)

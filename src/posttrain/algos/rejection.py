@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from posttrain.algos.grpo import PromptRow, parse_reward_spec
+from posttrain.algos.grpo import PromptRow
 from posttrain.config import RejectionConfig, write_text_atomic
 from posttrain.data.formats import load_examples
 from posttrain.data.render import end_of_turn_ids, render_prompt
@@ -74,7 +74,7 @@ def build_reward(config: RejectionConfig, device: torch.device | str = "cpu"):
     if not config.reward and not config.reward_model:
         raise UserError("no reward: set `reward` (a builtin name or module:function) "
                         "and/or `reward_model` (a reward model directory)")
-    parts = combine(parse_reward_spec(config.reward)).parts if config.reward else []
+    parts = combine(config.reward).parts if config.reward else []
     if config.reward_model:
         scorer = reward_model_scorer(config.reward_model, batch_size=config.batch_size)
         scorer.reward_model.to(device)  # loads it

@@ -88,12 +88,30 @@ class CombinedReward:
         return " + ".join(f"{part.weight:g} * {part.name}" for part in self.parts)
 
 
+def parse_reward_spec(spec: str | dict[str, float] | list) -> dict[str, float] | list:
+    """``"math_correct"`` or ``"math_correct=1,answer_tag=0.2"`` (or a mapping) -> {name: weight}; a list
+    of names and ``{name, weight, kwargs}`` entries goes to :func:`combine` as it is."""
+    if isinstance(spec, dict | list):
+        return list(spec) if isinstance(spec, list) else dict(spec)
+    weights = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.rpartition("=") if "=" in part else (part, "", "1")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise UserError(f"reward: weight of '{name}' must be a number, got '{weight}'") from None
+    if not weights:
+        raise UserError("reward: name at least one reward function")
+    return weights
+
+
 def combine(specs: str | dict | list) -> CombinedReward:
-    """A :class:`CombinedReward` from a name, ``{name: weight}``, or a list of names and
-    ``{"name", "weight"?, "kwargs"?}`` entries (a single such entry works too)."""
+    """A :class:`CombinedReward` from a name or ``"a=1,b=0.2"`` (:func:`parse_reward_spec`),
+    ``{name: weight}``, or a list of names and ``{"name", "weight"?, "kwargs"?}`` entries (a single
+    such entry works too). Training and ``posttrain run --dry-run`` both resolve rewards here."""
     if isinstance(specs, str):
-        entries = [{"name": specs}]
-    elif isinstance(specs, dict):
+        specs = parse_reward_spec(specs)
+    if isinstance(specs, dict):
         entries = [specs] if "name" in specs else [
             {"name": name, **value} if isinstance(value, dict) else {"name": name, "weight": value}
             for name, value in specs.items()

@@ -19,7 +19,7 @@ Writes eight JSONL files next to this file (train and held-out split of each set
 
 The surface forms are the ones the evaluation suites read: a tool call is the reply
 ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` with the tool schemas in a system message
-written by :func:`posttrain.eval.generation.tools_system_prompt` (SmolLM2's chat template ignores
+written by :func:`posttrain.rollout.tools.tools_system_prompt` (SmolLM2's chat template ignores
 ``tools``; rows keep the schemas in ``tools`` too), math ends with ``Answer: N`` or ``... = N.``,
 refusals say "I can't" or "I won't" in their first two sentences (:func:`declines`, this generator's own
 check: the evaluation's refusal classifier is kept independent of the training data). No eval-suite user turn appears
@@ -46,7 +46,7 @@ from datagen import make_preference, make_sft
 from datagen.card import generator_main
 from datagen.make_eval import FILES as EVAL_FILES
 from datagen.make_eval import normalise_prompt, user_turns
-from posttrain.eval.generation import tools_system_prompt
+from posttrain.rollout.tools import tools_system_prompt
 from posttrain.rewards.ifeval import check_all
 from posttrain.rewards.math import math_correct
 
@@ -1539,7 +1539,7 @@ def render_card_section(sets: dict[str, Split], tokenizer: Any = None) -> str:
         "left out); the rest are new."), "",
         *_category_table((sft_train, sft_held), "category"), "",
         "Tool-use rows carry the schemas in `tools` and, because SmolLM2's chat template ignores `tools`, also",
-        "in a system message written by `posttrain.eval.generation.tools_system_prompt` (what the tool-use",
+        "in a system message written by `posttrain.rollout.tools.tools_system_prompt` (what the tool-use",
         "suite shows the model). A call is the whole assistant turn,",
         '`<tool_call>{"name": "get_weather", "arguments": {"city": "Porto"}}</tool_call>`; the result comes back',
         'as a `{"role": "tool", "name": ..., "content": "<JSON>"}` message and the assistant answers from it.',

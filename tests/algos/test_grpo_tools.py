@@ -90,7 +90,8 @@ def prompt_rows(count: int) -> list[dict]:
 
 def make_config(tiny_model, data, out, **overrides) -> GRPOConfig:
     values = {"model": tiny_model, "data": data, "output_dir": str(out), "batch_size": 4, "num_generations": 2,
-              "max_new_tokens": 8, "max_length": 640, "progress": False, "tensorboard": False, "eval_prompts": 0,
+              # max_length: the tool prompt alone is about 580 tokens of the tiny tokenizer
+              "max_new_tokens": 8, "max_length": 1024, "progress": False, "tensorboard": False, "eval_prompts": 0,
               "rollout_batch_size": 4, "tools": [CALCULATOR], "max_turns": 2, "reward": "test_grpo_tools:brevity",
               "temperature": 1.0, "lr": 1e-2}
     return load_config(GRPOConfig, None, {**values, **overrides})

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from posttrain.errors import UserError
-from posttrain.eval.generation import Request, answer_requests, template_renders_tools, with_tools_in_system
+from posttrain.eval.generation import Request, answer_requests
+from posttrain.rollout.tools import template_renders_tools, with_tools_in_system
 from posttrain.eval.run import evaluate, format_table, write_result
 
 SUITES = ["math", "instruction-following", "safety", "tool-use", "multi-turn", "style"]

@@ -159,3 +159,40 @@ def test_deeply_nested_model_output_is_a_malformed_call_not_a_crash():
     string_arguments = '{"name": "f", "arguments": "' + "[" * 5000 + "]" * 5000 + '"}'
     assert parse_tool_calls(f"<tool_call>{string_arguments}</tool_call>")[0].error == 'arguments of "f" are not valid JSON'
     assert parse_tool_calls('{"name": "f", "arguments": ' + deep + "}") == []
+
+
+def test_one_tool_prompt_for_sft_data_eval_rollouts_and_serving():
+    """The bundled SFT data, the evaluation, GRPO's tool episodes and the server show tools with the
+    same prompt: the one in posttrain.rollout.tools."""
+    import json as json_module
+
+    from posttrain.data.bundled import BUNDLED_DIR  # noqa: F401  (the package's data files)
+    from posttrain.rollout.tools import tools_system_prompt, with_tools_in_system
+
+    registry = ToolRegistry()
+
+    @registry.register
+    def weather(city: str) -> str:
+        """Current weather.
+
+        Args:
+            city: The city.
+        """
+        return "sunny"
+
+    prompt = registry.system_prompt()
+    assert prompt == tools_system_prompt(registry.schemas())
+    assert with_tools_in_system([{"role": "user", "content": "hi"}], registry.schemas())[0]["content"] == prompt
+    # Every tool-use row of the bundled SFT data carries this prompt for its own tools.
+    from pathlib import Path
+
+    import posttrain.data.bundled as bundled
+
+    rows = [json_module.loads(line) for line in (Path(bundled.__file__).parent / "capability_sft.jsonl").open()]
+    with_tools = [row for row in rows if row["messages"][0]["role"] == "system"
+                  and "You can call the following tools" in row["messages"][0]["content"]]
+    assert with_tools
+    for row in with_tools[:20]:
+        system = row["messages"][0]["content"]
+        schemas = [json_module.loads(line) for line in system.split("<tools>\n")[1].split("\n</tools>")[0].splitlines()]
+        assert system.endswith(tools_system_prompt(schemas)), system[:200]

@@ -97,7 +97,8 @@ def test_template_without_tool_support_gets_tools_as_a_system_prompt_and_calls_a
         ]})
     messages = chat_format.template_messages(body.messages, body.tools)
     assert messages[0]["role"] == "system"
-    assert messages[0]["content"].startswith("Be brief.\n\nYou may call these tools:\n")
+    # The tool prompt the SFT data and the evaluation use (posttrain.rollout.tools.tools_system_prompt).
+    assert messages[0]["content"].startswith("Be brief.\n\nYou can call the following tools. Their JSON schemas:\n")
     assert json.dumps(WEATHER["function"]) in messages[0]["content"]
     assert messages[1] == {"role": "user", "content": "Weather\nin Oslo?"}
     assert messages[2] == {"role": "assistant", "content": "", "tool_calls": [

@@ -103,7 +103,7 @@ def test_tools_round_trip_with_the_official_client(serve, tiny_lm):
     assert choice.finish_reason == "tool_calls" and choice.message.content == "Let me check."
     (tool_call,) = choice.message.tool_calls
     assert tool_call.function.name == "get_weather" and json.loads(tool_call.function.arguments) == {"city": "Paris"}
-    assert "You may call these tools" in scripted.prompts[0] and '"name": "get_weather"' in scripted.prompts[0]
+    assert "You can call the following tools" in scripted.prompts[0] and '"name": "get_weather"' in scripted.prompts[0]
 
     messages += [choice.message, {"role": "tool", "tool_call_id": tool_call.id, "content": "21 C"}]
     second = client.chat.completions.create(model="tiny", messages=messages, tools=[WEATHER_TOOL])

@@ -8,7 +8,8 @@ batch size.
 
 Tools go to the chat template's ``tools`` argument. Some templates ignore it (SmolLM2's renders
 the same prompt with or without tools); for those the schemas are written into a system message
-instead (:func:`tools_system_prompt`), so the model still sees what it can call.
+instead (:func:`posttrain.rollout.tools.tools_system_prompt`, the prompt the SFT data, GRPO and the
+server use too), so the model still sees what it can call.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from posttrain.data.render import render_prompt
 from posttrain.rollout.generate import SamplingParams, generate_chat
 from posttrain.rollout.kv_cache import cpu_decode_linears
+from posttrain.rollout.tools import template_renders_tools, with_tools_in_system
 
 
 @dataclass(frozen=True)
@@ -33,34 +35,6 @@ class Request:
     samples: int = 1  # > 1: that many answers, sampled at ``temperature``
     temperature: float = 0.0
     stop: tuple[str, ...] = ()  # the answer ends at the first of these it writes, which stays in it
-
-
-def tools_system_prompt(tools: list[dict]) -> str:
-    """The system message that shows tool schemas to a model whose chat template ignores ``tools``."""
-    schemas = "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
-    return (
-        "You can call the following tools. Their JSON schemas:\n<tools>\n" + schemas + "\n</tools>\n\n"
-        "To call a tool, reply with only the call, in this form:\n"
-        '<tool_call>{"name": "tool_name", "arguments": {"argument": "value"}}</tool_call>\n'
-        "If no tool fits the request, answer it yourself. If a tool fits but the request lacks information "
-        "the tool needs, ask the user for it instead of guessing."
-    )
-
-
-def template_renders_tools(tokenizer) -> bool:
-    """Whether the tokenizer's chat template puts tool schemas into the prompt."""
-    probe = [{"role": "user", "content": "hi"}]
-    tool = {"type": "function", "function": {"name": "probe_tool", "description": "probe", "parameters": {
-        "type": "object", "properties": {}}}}
-    return render_prompt(probe, tokenizer, [tool]) != render_prompt(probe, tokenizer, None)
-
-
-def with_tools_in_system(messages: list[dict], tools: list[dict]) -> list[dict]:
-    """``messages`` with the tools prompt added to (or as) the system message."""
-    prompt = tools_system_prompt(tools)
-    if messages and messages[0]["role"] == "system":
-        return [{**messages[0], "content": messages[0]["content"] + "\n\n" + prompt}] + messages[1:]
-    return [{"role": "system", "content": prompt}] + messages
 
 
 def answer_requests(

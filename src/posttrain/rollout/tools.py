@@ -23,8 +23,14 @@ Example::
     registry.execute(calls[0])  # "5"
 
 From a config, ``load_tools(["posttrain.rewards.tools:calculator", "my_tools.py:lookup"])`` imports and
-registers each ``module:function`` or ``path/to/file.py:function``; ``with_tool_prompt`` lists the
-tools in the system message for chat templates that ignore ``tools=``.
+registers each ``module:function`` or ``path/to/file.py:function``.
+
+This module owns the tool-call contract: the call format above, its parsing, and the one prompt
+that shows tools to a model whose chat template ignores ``tools=`` (SmolLM2's renders the same
+prompt with or without them): :func:`tools_system_prompt`, put in the system message by
+:func:`with_tools_in_system` when :func:`template_renders_tools` says the template does not render
+them. The bundled SFT data, the evaluation, GRPO's tool episodes and the server all use it, so a
+model is trained, evaluated, RL-trained and served with the same prompt.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from posttrain.data.render import render_prompt
 from posttrain.errors import UserError
 from posttrain.imports import import_function
 
@@ -217,12 +224,8 @@ class ToolRegistry:
         return list(self._schemas.values())
 
     def system_prompt(self) -> str:
-        """Instructions listing the tools, for chat templates that ignore ``tools=`` (e.g. SmolLM2's)."""
-        listing = "\n".join(json.dumps(schema["function"]) for schema in self._schemas.values())
-        return (
-            "You may call these tools:\n" + listing + "\nTo call one, reply with "
-            '<tool_call>{"name": <tool name>, "arguments": <arguments object>}</tool_call>'
-        )
+        """:func:`tools_system_prompt` for these tools."""
+        return tools_system_prompt(self.schemas())
 
     def _argument_error(self, call: ToolCall) -> str | None:
         parameters = self._schemas[call.name]["function"].get("parameters", {})
@@ -265,18 +268,54 @@ def load_tools(specs: list[str]) -> ToolRegistry:
     return registry
 
 
-def template_takes_tools(tokenizer) -> bool:
-    """Whether the chat template renders the ``tools=`` schemas itself (it mentions ``tools``)."""
-    template = getattr(tokenizer, "chat_template", None)
-    return isinstance(template, str) and "tools" in template
+def tools_system_prompt(schemas: list[dict]) -> str:
+    """The system message that shows tool schemas (``{"type": "function", "function": {...}}``) to a
+    model whose chat template ignores ``tools=``: the one tool prompt of training, evaluation,
+    rollouts and serving."""
+    listing = "\n".join(json.dumps(schema, ensure_ascii=False) for schema in schemas)
+    return (
+        "You can call the following tools. Their JSON schemas:\n<tools>\n" + listing + "\n</tools>\n\n"
+        "To call a tool, reply with only the call, in this form:\n"
+        '<tool_call>{"name": "tool_name", "arguments": {"argument": "value"}}</tool_call>\n'
+        "If no tool fits the request, answer it yourself. If a tool fits but the request lacks information "
+        "the tool needs, ask the user for it instead of guessing."
+    )
+
+
+_PROBE = [{"role": "user", "content": "hi"}]
+_PROBE_TOOL = {"type": "function", "function": {"name": "probe_tool", "description": "probe", "parameters": {
+    "type": "object", "properties": {}}}}
+
+
+def template_renders_tools(tokenizer) -> bool:
+    """Whether the tokenizer's chat template puts ``tools=`` schemas into the prompt: a probe
+    conversation rendered with and without one tool differs. A template that fails on the probe
+    does not render tools. Computed once per tokenizer."""
+    known = getattr(tokenizer, "_posttrain_renders_tools", None)
+    if known is None:
+        try:
+            known = render_prompt(_PROBE, tokenizer, [_PROBE_TOOL]) != render_prompt(_PROBE, tokenizer, None)
+        except Exception:  # noqa: BLE001  (jinja raises for templates that choke on the probe)
+            known = False
+        try:
+            tokenizer._posttrain_renders_tools = known
+        except AttributeError:  # a tokenizer object that takes no attributes: probe again next time
+            pass
+    return known
+
+
+def with_tools_in_system(messages: list[dict], schemas: list[dict]) -> list[dict]:
+    """``messages`` with :func:`tools_system_prompt` after an existing system message's text, or as
+    a new system message."""
+    prompt = tools_system_prompt(schemas)
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": messages[0]["content"] + "\n\n" + prompt}, *messages[1:]]
+    return [{"role": "system", "content": prompt}, *messages]
 
 
 def with_tool_prompt(messages: list[dict], tools: ToolRegistry, tokenizer) -> list[dict]:
-    """``messages`` with ``tools.system_prompt()`` in the system message when the template ignores
-    ``tools=`` (SmolLM2's does): otherwise the policy would never learn which tools exist.
-    An existing system message keeps its text, followed by the tool listing."""
-    if not len(tools) or template_takes_tools(tokenizer):
+    """``messages`` with the tool prompt in the system message when the template ignores ``tools=``
+    (SmolLM2's does): otherwise the policy would never learn which tools exist."""
+    if not len(tools) or template_renders_tools(tokenizer):
         return messages
-    if messages and messages[0]["role"] == "system":
-        return [{**messages[0], "content": messages[0]["content"] + "\n\n" + tools.system_prompt()}, *messages[1:]]
-    return [{"role": "system", "content": tools.system_prompt()}, *messages]
+    return with_tools_in_system(messages, tools.schemas())

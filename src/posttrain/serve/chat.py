@@ -20,21 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posttrain.data.render import render_prompt
-from posttrain.rollout.tools import ToolRegistry, parse_tool_calls
+from posttrain.rollout.tools import ToolRegistry, parse_tool_calls, template_renders_tools
 from posttrain.serve.protocol import ApiError, Message, ToolSpec, nested_too_deep
 
 TOOL_CALL_OPEN = "<tool_call>"
-_PROBE_TOOL = {"type": "function", "function": {"name": "probe_tool", "description": "probe",
-                                                "parameters": {"type": "object", "properties": {}}}}
-
-
-def _renders_differently(tokenizer, first: dict, second: dict) -> bool:
-    try:
-        return render_prompt(**first, tokenizer=tokenizer) != render_prompt(**second, tokenizer=tokenizer)
-    except Exception:  # noqa: BLE001  (a template that chokes on the probe does not support the feature)
-        return False
-
-
 def _not_executable(**_arguments):  # the server only shows tools to the model; the client runs them
     raise NotImplementedError
 
@@ -49,7 +38,7 @@ class ChatFormat:
     @classmethod
     def probe(cls, tokenizer) -> ChatFormat:
         user = [{"role": "user", "content": "x"}]
-        return cls(tokenizer, _renders_differently(tokenizer, {"messages": user}, {"messages": user, "tools": [_PROBE_TOOL]}))
+        return cls(tokenizer, template_renders_tools(tokenizer))
 
     def template_messages(self, messages: list[Message], tools: list[ToolSpec] | None) -> list[dict[str, Any]]:
         """The request's messages as template dicts (with the tool prompt when the template needs it)."""

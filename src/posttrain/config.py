@@ -184,6 +184,17 @@ class RolloutConfig(TrainConfig):
     stop: list[str] = Field(default_factory=list, description="Stop strings that end a completion.")
     clip_low: float = Field(0.2, ge=0, lt=1, description="Lower clip range of the importance ratio (1 - eps).")
     clip_high: float = Field(0.2, ge=0, description="Upper clip range of the importance ratio (1 + eps).")
+    policy_loss: Literal["ppo_clip", "gspo", "cispo"] = Field(
+        "ppo_clip", description="Policy loss: ppo_clip (per-token clipped surrogate, clip_low/clip_high), gspo "
+        "(sequence-level ratio, clipped per sequence by gspo_clip_low/high) or cispo (REINFORCE weighted by the "
+        "token ratio capped at cispo_cap, no gradient through the weight, no token dropped by clipping).")
+    # GSPO's ranges get their own fields: they are ~500x PPO's, and a reused clip_low: 0.2 would leave GSPO unclipped.
+    gspo_clip_low: float = Field(3e-4, ge=0, lt=1, description="gspo: lower clip of the sequence ratio (1 - eps); "
+                                                             "the GSPO paper's 3e-4.")
+    gspo_clip_high: float = Field(4e-4, ge=0, description="gspo: upper clip of the sequence ratio (1 + eps); "
+                                                        "the GSPO paper's 4e-4.")
+    cispo_cap: float = Field(5.0, gt=0, description="cispo: the most a token's importance weight may be (the weight "
+                             "itself, not 1 + eps: ScaleRL's eps_max, TRL's epsilon_high for cispo, both 5).")
     rollout_batch_size: int = Field(32, gt=0, description="Sequences generated together.")
     eval_prompts: int = Field(64, ge=0, description="Held-out prompts scored greedily at each evaluation (0: none).")
     eval_before: bool = Field(True, description="Also evaluate the starting model, as step 0.")
@@ -203,6 +214,13 @@ class RolloutConfig(TrainConfig):
         if self.max_new_tokens >= self.max_length:
             raise ValueError(f"max_new_tokens ({self.max_new_tokens}) must be < max_length ({self.max_length})")
         return self
+
+    @property
+    def policy_loss_options(self) -> dict[str, float]:
+        """The keyword options of the chosen ``policy_loss`` (``losses.policy.POLICY_LOSSES``)."""
+        return {"ppo_clip": {"clip_low": self.clip_low, "clip_high": self.clip_high},
+                "gspo": {"clip_low": self.gspo_clip_low, "clip_high": self.gspo_clip_high},
+                "cispo": {"cap": self.cispo_cap}}[self.policy_loss]
 
     @model_validator(mode="after")
     def _check_tools(self):
@@ -233,6 +251,25 @@ class GRPOConfig(RolloutConfig):
     kl_coef: float = Field(0.0, ge=0, description="Weight of the k3 KL penalty to the reference model (0: no reference pass).")
     num_iterations: int = Field(1, gt=0, description="Optimisation epochs over each rollout batch.")
     drop_zero_variance: bool = Field(True, description="Skip groups whose samples all got the same reward (no signal).")
+    dynamic_sampling: bool = Field(
+        False, description="DAPO dynamic sampling: keep only groups whose rewards differ, and sample extra generation "
+        "batches of other training prompts until batch_size such groups are found (single process only).")
+    max_extra_batches: int = Field(
+        8, ge=0, description="dynamic_sampling: most extra generation batches (rollout_batch_size / num_generations "
+        "prompts each) per step; past it the step trains on the informative groups it has.")
+    overlong_buffer: int = Field(
+        0, ge=0, description="DAPO overlong shaping: completions longer than max_new_tokens - overlong_buffer tokens "
+        "lose reward linearly, down to -overlong_penalty at max_new_tokens (0: off).")
+    overlong_penalty: float = Field(1.0, ge=0, description="overlong_buffer: the penalty at max_new_tokens.")
+
+    @model_validator(mode="after")
+    def _check_overlong(self):
+        if self.overlong_buffer > self.max_new_tokens:
+            raise ValueError(f"overlong_buffer ({self.overlong_buffer}) must be <= max_new_tokens ({self.max_new_tokens})")
+        if self.overlong_buffer and self.tools:
+            raise ValueError("overlong_buffer applies to single replies: max_new_tokens bounds each turn of a tool "
+                             "episode, not the episode")
+        return self
 
 
 class RejectionConfig(BaseConfig):

@@ -146,3 +146,15 @@ def test_cli_missing_reward_model_is_one_line(tmp_path):
     message = ("error: ppo needs a reward model: set reward_model to a directory saved by `posttrain rm` "
                "(--reward-model runs/rm/final)")
     assert result.stderr.strip().splitlines() == [message]
+
+
+@pytest.mark.parametrize("policy_loss", ["gspo", "cispo"])
+def test_ppo_runs_the_other_policy_losses(tiny_model, reward_model, tmp_path, policy_loss):
+    """PPO's per-token GAE advantages through gspo (sequence ratio, per-token advantage) and cispo: the
+    second of two passes is off-policy, so ratios leave 1."""
+    data = write_jsonl(tmp_path / "prompts.jsonl", prompt_rows(8))
+    run = tmp_path / policy_loss
+    summary = train_ppo(make_config(tiny_model, reward_model, data, run, max_steps=2, batch_size=4, eval_prompts=0,
+                                    policy_loss=policy_loss))
+    train = [r for r in records(run) if "train/kl" in r]
+    assert summary["step"] == 2 and all(r["train/ratio_mean"] != 1.0 for r in train)

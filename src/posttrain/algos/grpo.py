@@ -17,8 +17,12 @@ One optimizer step of the loop below:
    with its prompt and scores 0 (if every sample fails, the run stops with the error).
 3. **Advantages** per group, by the estimator named in ``advantage``. Groups whose samples all got
    the same reward carry no signal and are dropped (``drop_zero_variance``), which saves their
-   forward and backward passes.
-4. **Update.** ``num_iterations`` passes of the clipped surrogate over the kept sequences, with
+   forward and backward passes. ``dynamic_sampling`` (DAPO) refills the batch instead: extra
+   generation batches of random training prompts until ``batch_size`` informative groups (at most
+   ``max_extra_batches``; only the kept groups reach ``rollouts.jsonl``). ``overlong_buffer`` adds
+   DAPO's soft length penalty to the rewards first.
+4. **Update.** ``num_iterations`` passes of the policy loss (``policy_loss``: PPO's clipped
+   surrogate by default, or GSPO, CISPO) over the kept sequences, with
    an optional k3 KL penalty to the reference (the starting model: LoRA with adapters disabled,
    or a frozen copy under full fine-tuning). The sequences trained on are exactly the prompt ids
    plus the sampled ids, never re-tokenized text, so rollout and training see the same tokens.
@@ -55,9 +59,10 @@ from posttrain.data.formats import load_examples
 from posttrain.data.render import Rendered, render_prompt
 from posttrain.errors import DataError, UserError
 from posttrain.losses.policy import (
-    clipped_policy_loss,
     compute_advantages,
     logprob_mismatch,
+    overlong_penalties,
+    policy_loss,
     token_weights,
     truncated_importance_weights,
 )
@@ -238,12 +243,13 @@ class Policy:
             return packed_token_logps(model, batch, self.config.logits_chunk)
 
 
-def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) -> list[Sample]:
+def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int, first_batch: int = 0) -> list[Sample]:
     """``num_generations`` samples of this rank's share of ``rows`` (the global batch's prompts),
     ordered by (row, sample).
 
     The rows are cut into generation batches of whole prompts (``rollout_batch_size`` sequences),
-    each seeded by the run's seed, the step and its index: a resumed run samples exactly what the
+    each seeded by the run's seed, the step and its index (counted from ``first_batch``, which
+    dynamic sampling's extra batches advance): a resumed run samples exactly what the
     uninterrupted one did, and ranks sampling their share of the batches sample what one process
     does. A prompt's group never spans two ranks.
     """
@@ -254,7 +260,7 @@ def sample_rollouts(policy: Policy, rows: list[PromptRow], config, step: int) ->
         for index in distributed.shard(range(len(batches))):
             params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                                     top_p=config.top_p, top_k=config.top_k, n=config.num_generations, stop=config.stop,
-                                    seed=config.seed * 1_000_003 + step + 1_000_000_007 * index)
+                                    seed=config.seed * 1_000_003 + step + 1_000_000_007 * (first_batch + index))
             samples += policy.rollouts(batches[index], params)
     return samples
 
@@ -273,6 +279,53 @@ def score(reward, samples: list[Sample], logger: MetricsLogger, step: int) -> di
     if failures:
         metrics["reward/failures"] = len(failures)
     return metrics
+
+
+def shape_overlong(samples: list[Sample], config: GRPOConfig) -> dict[str, float]:
+    """Add DAPO's overlong penalty (``overlong_buffer``, ``overlong_penalty``) to each sample's reward;
+    returns its mean for logging (nothing when off)."""
+    if not config.overlong_buffer or not samples:
+        return {}
+    lengths = torch.tensor([s.num_loss_tokens for s in samples])  # (S,)
+    penalties = overlong_penalties(lengths, config.max_new_tokens, config.overlong_buffer, config.overlong_penalty)
+    for sample, penalty in zip(samples, penalties.tolist()):
+        sample.reward += penalty
+    return {"reward/overlong_penalty": float(penalties.mean())}
+
+
+def informative_groups(samples: list[Sample], group_size: int) -> list[list[Sample]]:
+    """The groups (consecutive runs of ``group_size`` samples of one prompt) whose rewards are not all equal."""
+    groups = [samples[start : start + group_size] for start in range(0, len(samples), group_size)]
+    return [group for group in groups if len({s.reward for s in group}) > 1]
+
+
+def extra_prompts(train_rows: list[PromptRow], config: GRPOConfig, step: int, extra: int) -> list[PromptRow]:
+    """Dynamic sampling's ``extra``-th extra generation batch of this step: prompts drawn at random from
+    the training set, seeded by (seed, step, extra) so a resumed run draws the same ones."""
+    count = min(len(train_rows), max(1, config.rollout_batch_size // config.num_generations))
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step * 1_009 + extra)
+    return [train_rows[i] for i in torch.randperm(len(train_rows), generator=generator)[:count].tolist()]
+
+
+def refill_informative(samples: list[Sample], sample_more, config: GRPOConfig) -> tuple[list[Sample], dict[str, float]]:
+    """DAPO's dynamic sampling (Yu et al. 2025, section 3.2): keep the groups whose rewards differ and
+    call ``sample_more(extra)`` (sampled and scored samples of the ``extra``-th extra generation batch)
+    until ``batch_size`` such groups are found or ``max_extra_batches`` were drawn; returns the first
+    ``batch_size`` informative groups' samples and what it took. Short of groups at the cap, the step
+    trains on those it has (DAPO's verl code stops the run there instead)."""
+    group_size = config.num_generations
+    kept, sampled, extra = informative_groups(samples, group_size), samples, 0
+    while len(kept) < config.batch_size and extra < config.max_extra_batches:
+        more = sample_more(extra)
+        kept, sampled, extra = kept + informative_groups(more, group_size), sampled + more, extra + 1
+    kept = kept[: config.batch_size]
+    metrics = {"dynamic/extra_batches": float(extra),
+               "dynamic/kept_groups": len(kept) / (len(sampled) // group_size),
+               "dynamic/sampled_completions": float(len(sampled)),
+               "dynamic/sampled_reward_mean": sum(s.reward for s in sampled) / len(sampled)}
+    # Not one informative group: the first batch goes on, so the step logs as usual (and trains on nothing
+    # under drop_zero_variance: its advantages are all 0).
+    return ([s for group in kept for s in group] if kept else samples), metrics
 
 
 def mean_over_ranks(means: dict[str, float], count: int) -> dict[str, float]:
@@ -300,7 +353,7 @@ def prompt_runs(samples: list[Sample], indices) -> list[list[int]]:
 
 def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPOConfig,
                   filler: Sample | None = None) -> dict[str, float]:
-    """``num_iterations`` passes of the clipped surrogate over this rank's kept samples; the caller
+    """``num_iterations`` passes of the policy loss (``policy_loss``) over this rank's kept samples; the caller
     takes the last optimizer step. Metrics are summed over ranks. ``filler`` keeps FSDP ranks in step."""
     everyone = samples + ([filler] if filler else [])
     sequences = sequences_of(everyone)
@@ -336,6 +389,7 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
         return torch.cat([torch.full((int(lengths[i]),), i < len(samples), device=device) for i in group])
 
     tis_cap = config.tis_cap if policy.vllm else None  # the native engine samples with the trainer's own weights
+    loss_fn = policy_loss(config.policy_loss)
     mismatch: dict[str, float] = {}  # token sums over the batch, of the engine against the trainer
     old_logps = ref_logps = None
     with torch.no_grad():
@@ -359,9 +413,8 @@ def policy_update(policy: Policy, samples: list[Sample], optimizer, config: GRPO
                 for key, value in logprob_mismatch(old[real], behaviour[real], tis_cap).items():
                     mismatch[key] = mismatch.get(key, 0.0) + value * count
                 mismatch["tokens"] = mismatch.get("tokens", 0.0) + count
-            output = clipped_policy_loss(
-                logps, old, flat(group, advantages), weights,
-                clip_low=config.clip_low, clip_high=config.clip_high,
+            output = loss_fn(
+                logps, old, flat(group, advantages), weights, sequence_index=index, **config.policy_loss_options,
                 ref_logps=ref_logps[tuple(group)] if ref_logps else None, kl_coef=config.kl_coef,
                 tis_weights=truncated_importance_weights(old, behaviour, tis_cap) if tis_cap else None)
             (output.loss * pass_weight).backward()
@@ -433,6 +486,8 @@ def train_grpo(config: GRPOConfig) -> dict:
     if config.engine == "vllm":
         vllm_engine.require_vllm()  # before any slow loading
     device = loop.start(config)
+    if config.dynamic_sampling and distributed.is_distributed():
+        raise UserError("dynamic_sampling runs in one process only: ranks would draw different extra batches")
     reward = combine(config.reward)
     tools = load_tools(config.tools) if config.tools else None
     tokenizer = load_tokenizer(config.model)
@@ -457,7 +512,18 @@ def train_grpo(config: GRPOConfig) -> dict:
         rows = [train_rows[i] for i in prompt_indices]
         samples = sample_rollouts(policy, rows, config, step)
         sampled = time.perf_counter()
-        metrics = score(reward, samples, logger, step)
+        metrics = {**score(reward, samples, logger, step), **shape_overlong(samples, config)}
+        if config.dynamic_sampling:
+            def sample_more(extra: int) -> list[Sample]:  # seeds past those of the step's own batches
+                more = sample_rollouts(policy, extra_prompts(train_rows, config, step, extra), config, step,
+                                       first_batch=len(rows) + extra)
+                score(reward, more, logger, step)  # its reward/* means are not logged: the first batch's are
+                shape_overlong(more, config)
+                return more
+
+            samples, dynamic = refill_informative(samples, sample_more, config)
+            metrics.update(dynamic)
+            sampled = time.perf_counter()  # rollout_seconds then counts the extra batches and their scoring
         # Advantages need each group (on one rank) and, for reinforce_pp, the whole batch: gather every
         # rank's (reward, length, truncated) per sample, in rank order; this rank's samples start at `offset`.
         per_rank = distributed.gather_all([(s.reward, s.num_loss_tokens, s.completion.finish_reason == "length",
@@ -491,7 +557,7 @@ def train_grpo(config: GRPOConfig) -> dict:
             "informative_groups": float(informative.float().mean()),
             "completion_tokens": sum(stats[1] for stats in everything) / len(everything),
             "truncated_fraction": sum(stats[2] for stats in everything) / len(everything),
-            "completions_per_s": len(everything) / seconds, "rollout_seconds": sampled - started,
+            "completions_per_s": metrics.get("dynamic/sampled_completions", len(everything)) / seconds, "rollout_seconds": sampled - started,
             **({"tool_calls": sum(stats[3] for stats in everything) / len(everything)} if config.tools else {}),
             **{k: v for k, v in update.items() if k != "loss"},
         })

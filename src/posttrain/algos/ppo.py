@@ -14,7 +14,8 @@ One optimizer step of the loop below:
    ``-kl_coef * (logp - ref_logp)``; the last token also gets the score (Ziegler et al. 2019).
 4. **Advantages** by GAE over those rewards and the values, whitened over the batch's tokens;
    the returns ``A + V`` are the value targets.
-5. **Update.** ``num_iterations`` passes (optimizer steps) of PPO's clipped surrogate plus
+5. **Update.** ``num_iterations`` passes (optimizer steps) of PPO's clipped surrogate (or the
+   ``policy_loss`` named: gspo, cispo) plus
    ``vf_coef`` times the clipped value loss, over exactly the sampled token ids.
 6. **KL controller.** The batch's KL (nats per sequence, sum over its tokens of ``logp - ref``)
    moves the coefficient towards ``target_kl`` (adaptive, Ziegler et al. 2019), or not at all.
@@ -48,10 +49,10 @@ from posttrain.data.batching import collate, split_micro_batches
 from posttrain.data.render import Rendered
 from posttrain.errors import UserError
 from posttrain.losses.policy import (
-    clipped_policy_loss,
     gae,
     kl_controller,
     logprob_mismatch,
+    policy_loss,
     truncated_importance_weights,
     value_loss,
     whiten,
@@ -224,6 +225,7 @@ def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig)
     """``num_iterations`` passes of clipped surrogate + value loss; the caller takes the last optimizer step.
     Token-mean over the whole global batch: every token weighs ``1 / total_tokens`` (all ranks' tokens)."""
     total_tokens = int(distributed.sum_all(int(rollouts.lengths.sum())))
+    loss_fn = policy_loss(config.policy_loss)
     metrics: dict[str, float] = {}
     for iteration in range(config.num_iterations):
         last = iteration == config.num_iterations - 1
@@ -239,9 +241,10 @@ def ppo_update(policy: Policy, rollouts: Rollouts, optimizer, config: PPOConfig)
             old_logps = gather(rollouts.old_logps, group)
             tis = truncated_importance_weights(old_logps, gather(rollouts.engine_logps, group), config.tis_cap) \
                 if policy.vllm and config.tis_cap else None
-            policy_output = clipped_policy_loss(logps, old_logps,
-                                                gather(rollouts.advantages, group), weights,
-                                                clip_low=config.clip_low, clip_high=config.clip_high, tis_weights=tis)
+            index = torch.arange(len(group), device=logps.device).repeat_interleave(
+                rollouts.lengths[group].to(logps.device))  # (N,) each token's sequence, for gspo
+            policy_output = loss_fn(logps, old_logps, gather(rollouts.advantages, group), weights,
+                                    sequence_index=index, tis_weights=tis, **config.policy_loss_options)
             value_output = value_loss(values, gather(rollouts.old_values, group), gather(rollouts.returns, group),
                                       weights, config.value_clip)
             loss = policy_output.loss + config.vf_coef * value_output.loss

@@ -22,6 +22,14 @@ Token aggregation (:func:`token_weights`) turns per-token losses into one number
 The weights take the *global* batch's counts, so micro-batches of one step add up to exactly the
 full-batch loss however they are cut.
 
+Policy losses (chosen by name from :data:`POLICY_LOSSES`, the config's ``policy_loss``):
+
+- ``ppo_clip``: PPO's clipped surrogate on per-token ratios (:func:`clipped_policy_loss`);
+- ``gspo``: the same surrogate on a length-normalised *sequence* ratio, clipped per sequence
+  (:func:`gspo_policy_loss`, Zheng et al. 2025);
+- ``cispo``: REINFORCE weighted by the capped, gradient-free token ratio, so no token loses its
+  gradient to clipping (:func:`cispo_policy_loss`, MiniMax-M1 2025).
+
 Rollouts sampled by another engine (``engine: vllm``) come with that engine's log-probs, which differ
 from the trainer's for the same weights (other kernels, other summation order, bf16). The policy
 gradient then runs off-policy; :func:`truncated_importance_weights` corrects it per token (truncated
@@ -81,6 +89,21 @@ def compute_advantages(name: str, rewards: torch.Tensor, *, scale: bool = True) 
     return ADVANTAGES[name](rewards)
 
 
+def overlong_penalties(lengths: torch.Tensor, max_new_tokens: int, buffer: int, penalty: float) -> torch.Tensor:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13), added to the rewards. (S,) -> (S,), <= 0.
+
+    A completion of L tokens is free up to ``max_new_tokens - buffer``, then loses linearly more, down
+    to ``-penalty`` at ``max_new_tokens`` (and beyond):
+    ``-penalty * clamp((L - (max_new_tokens - buffer)) / buffer, 0, 1)``. A truncated answer is
+    usually wrong for want of room, not reasoning; the ramp tells the policy so before the hard limit.
+    ``buffer`` 0 turns it off.
+    """
+    if buffer <= 0:
+        return torch.zeros(lengths.shape)
+    excess = (lengths.to(torch.float32) - (max_new_tokens - buffer)) / buffer
+    return -penalty * excess.clamp(0.0, 1.0)
+
+
 def token_weights(sequence_index: torch.Tensor, sequence_lengths: torch.Tensor, aggregation: str, *,
                   total_sequences: int, total_tokens: int, max_new_tokens: int) -> torch.Tensor:
     """Weight of each token's loss so that ``sum(weight * token_loss)`` is the batch loss. (N,)
@@ -115,6 +138,7 @@ def clipped_policy_loss(
     ref_logps: torch.Tensor | None = None,
     kl_coef: float = 0.0,
     tis_weights: torch.Tensor | None = None,
+    **_,
 ) -> LossOutput:
     """PPO's clipped surrogate per token (Schulman et al. 2017, eq. 7), plus an optional k3 KL term.
 
@@ -127,6 +151,80 @@ def clipped_policy_loss(
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
     per_token = -torch.minimum(unclipped, clipped)  # (N,)
+    return _weighted_policy_loss(per_token, ratio, clipped != unclipped, logps, weights, ref_logps, kl_coef, tis_weights)
+
+
+def gspo_policy_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    sequence_index: torch.Tensor,
+    clip_low: float = 3e-4,
+    clip_high: float = 4e-4,
+    ref_logps: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+    tis_weights: torch.Tensor | None = None,
+    **_,
+) -> LossOutput:
+    """GSPO (Zheng et al. 2025, "Group Sequence Policy Optimization"): PPO's clipped surrogate on a
+    *sequence* importance ratio, in its "GSPO-token" form (eq. 13-14). (N,) inputs as in
+    :func:`clipped_policy_loss`; ``sequence_index`` (N,) names each token's sequence, and every token of
+    a sequence must be in this call (our micro-batches hold whole sequences).
+
+    s_i = exp(mean_{t in i} (logp_t - old_t)) is the length-normalised sequence ratio (eq. 7); each token
+    uses ``s_t = sg(s_i) * exp(logp_t - sg(logp_t))``, equal to s_i in value, whose gradient is
+    ``s_i * grad logp_t``: with one advantage per sequence this is exactly GSPO's gradient (eq. 11) under
+    any token aggregation, and it still allows per-token advantages. Clipping acts on s_i, so a whole
+    sequence is in or out; because s_i is a geometric mean of ratios close to 1 the paper's ranges are
+    tiny (3e-4 / 4e-4 against PPO's 0.2).
+    loss = sum_t w_t * ( -t_t * min(s_t A_t, clip(s_t, 1 - clip_low, 1 + clip_high) A_t) + kl_coef * KL_t )
+    """
+    log_ratio = (logps - old_logps).detach()  # (N,)
+    sequences = int(sequence_index.max()) + 1 if sequence_index.numel() else 0
+    counts = torch.bincount(sequence_index, minlength=sequences).to(log_ratio.dtype)  # (S,) tokens per sequence
+    mean_log_ratio = torch.zeros(sequences, dtype=log_ratio.dtype, device=log_ratio.device).index_add_(
+        0, sequence_index, log_ratio) / counts.clamp(min=1.0)  # (S,) log s_i
+    ratio = torch.exp(mean_log_ratio[sequence_index] + logps - logps.detach())  # (N,) s_t: value s_i, gradient per token
+    unclipped = ratio * advantages
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
+    per_token = -torch.minimum(unclipped, clipped)  # (N,)
+    return _weighted_policy_loss(per_token, ratio, clipped != unclipped, logps, weights, ref_logps, kl_coef, tis_weights)
+
+
+def cispo_policy_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    cap: float = 5.0,
+    ref_logps: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+    tis_weights: torch.Tensor | None = None,
+    **_,
+) -> LossOutput:
+    """CISPO (MiniMax 2025, "MiniMax-M1", eq. 4-5): REINFORCE weighted by the clipped importance ratio,
+    the weight stopped from gradient. (N,) inputs as in :func:`clipped_policy_loss`.
+
+    loss = sum_t w_t * ( -t_t * sg(min(rho_t, cap)) * A_t * logp_t + kl_coef * KL_t )
+    PPO's clip zeroes the gradient of a token whose ratio left the range (MiniMax found those were the
+    rare "fork" tokens reflection hinges on); here every token keeps the gradient ``-w min(rho, cap) A``,
+    the cap only bounding its variance. No lower clip, as MiniMax runs it (eps_low large); ``cap`` is the
+    weight's maximum itself (ScaleRL's and TRL's eps_max, 5 recommended), not 1 + eps.
+    """
+    ratio = torch.exp(logps - old_logps)  # (N,) rho
+    is_weight = ratio.clamp(max=cap).detach()  # (N,)
+    per_token = -is_weight * advantages * logps
+    return _weighted_policy_loss(per_token, ratio, ratio.detach() > cap, logps, weights, ref_logps, kl_coef, tis_weights)
+
+
+def _weighted_policy_loss(per_token: torch.Tensor, ratio: torch.Tensor, clipped: torch.Tensor, logps: torch.Tensor,
+                          weights: torch.Tensor, ref_logps: torch.Tensor | None, kl_coef: float,
+                          tis_weights: torch.Tensor | None) -> LossOutput:
+    """What every policy loss ends with: TIS weights, the k3 KL term, the weighted sum, metrics. (N,) inputs;
+    ``clipped`` marks the tokens the loss's clip touched (``clip_fraction``)."""
     if tis_weights is not None:
         per_token = per_token * tis_weights.detach()
     metrics = {}
@@ -137,9 +235,25 @@ def clipped_policy_loss(
         metrics["kl"] = float((kl.detach() * weights).sum())
     loss = (per_token * weights).sum()
     with torch.no_grad():
-        metrics["clip_fraction"] = float(((clipped != unclipped).float() * weights).sum())
+        metrics["clip_fraction"] = float((clipped.float() * weights).sum())
         metrics["ratio_mean"] = float((ratio * weights).sum())
     return LossOutput(loss=loss, metrics=metrics)
+
+
+# Each takes (logps, old_logps, advantages, weights) and its own keyword options (clip ranges, ``cap``,
+# ``sequence_index``), ignoring the options of the others.
+POLICY_LOSSES: dict[str, Callable[..., LossOutput]] = {
+    "ppo_clip": clipped_policy_loss,
+    "gspo": gspo_policy_loss,
+    "cispo": cispo_policy_loss,
+}
+
+
+def policy_loss(name: str) -> Callable[..., LossOutput]:
+    """The policy loss registered under ``name``."""
+    if name not in POLICY_LOSSES:
+        raise ValueError(f"unknown policy loss {name!r}; choose one of: {', '.join(POLICY_LOSSES)}")
+    return POLICY_LOSSES[name]
 
 
 def truncated_importance_weights(trainer_logps: torch.Tensor, engine_logps: torch.Tensor, cap: float) -> torch.Tensor:

@@ -9,6 +9,7 @@
     posttrain generate MODEL --prompt TEXT ...      chat generation
     posttrain eval MODEL --suite NAME ...           evaluation suites, scored with bootstrap intervals
     posttrain models                                embedded models and where they are cached
+    posttrain export MODEL --to DIR [--format gguf] merged HF directory, or GGUF plus an Ollama Modelfile
     posttrain compare MODEL_A MODEL_B --suite ...   side-by-side HTML report (models or result .json files)
     posttrain gate NEW.json --baseline OLD.json ... regression gate: exit 1 when a metric regressed
     posttrain run RECIPE.yaml [--dry-run]           the whole pipeline: stages chained by name, resumable
@@ -306,6 +307,30 @@ def models(prepare: bool) -> None:
             resolve(name)
         state = "cached" if (target / "config.json").exists() else "not cached yet (converted on first use)"
         click.echo(f"{name}\t{dirname}, from {filename} in the {package.replace('_', '-')} package\t{state}: {target}")
+
+
+@cli.command("export")
+@click.argument("model")
+@click.option("--to", "target", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("--format", "export_format", default="hf", show_default=True, metavar="hf|gguf",
+              help="hf: a merged Hugging Face directory (DIR/model); gguf: DIR/model.gguf plus an Ollama DIR/Modelfile.")
+@click.option("--quantize", default=None, metavar="f32|f16|q8_0",
+              help="Weight type [default: f16 for gguf, f32 for hf]; q8_0 is gguf only.")
+def export_command(model, target, export_format, quantize):
+    """Export MODEL (embedded name, HF directory, adapter directory, .gguf file or hub id); an adapter is merged.
+
+    GGUF export supports Llama-architecture models with a byte-level BPE tokenizer (SmolLM2 and the
+    like); the tokenizer and chat template go inside the file.
+    Example: posttrain export runs/sft/final --to out --format gguf --quantize q8_0 && ollama create mine -f out/Modelfile
+    """
+    from pathlib import Path
+
+    from posttrain.models.export import check_options, export
+
+    check_options(export_format, quantize)
+    _quiet_libraries()
+    for kind, path in export(model, Path(target), export_format, quantize).items():
+        click.echo(f"wrote {kind}: {path}")
 
 
 @cli.command()

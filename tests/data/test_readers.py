@@ -88,9 +88,9 @@ def test_saved_hf_dataset_and_dataset_dict_splits(tmp_path):
 def test_missing_file_and_unknown_extension(tmp_path):
     with pytest.raises(UserError, match="data file not found: .*nope.jsonl"):
         list(read_rows(str(tmp_path / "nope.jsonl")))
-    (tmp_path / "a.csv").write_text("x\n1\n")
-    with pytest.raises(UserError, match=r"a\.csv.*\.jsonl, \.json, \.parquet"):
-        list(read_rows(str(tmp_path / "a.csv")))
+    (tmp_path / "a.txt").write_text("x\n1\n")
+    with pytest.raises(UserError, match=r"a\.txt.*\.jsonl, \.json, \.csv, \.tsv, \.parquet"):
+        list(read_rows(str(tmp_path / "a.txt")))
     (tmp_path / "plain_dir").mkdir()
     with pytest.raises(UserError, match="not a saved Hugging Face dataset"):
         list(read_rows(str(tmp_path / "plain_dir")))

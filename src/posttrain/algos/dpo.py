@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from posttrain.algos.sft import split_heldout
 from posttrain.config import DPOConfig
 from posttrain.data.batching import pack_groups, packed_length, split_micro_batches
-from posttrain.data.formats import load_examples
+from posttrain.data.formats import FORMAT_KINDS, load_examples
 from posttrain.data.render import Rendered, render, render_prompt
 from posttrain.errors import DataError, UserError
 from posttrain.losses.preference import PairedLogps, get_loss
@@ -90,13 +90,13 @@ def load_data(config: DPOConfig, tokenizer):
     spec = get_loss(config.loss)
     expected = "preference" if spec.paired else "unpaired"
     data_format = expected if config.format in ("auto", "preference", "unpaired") else config.format
-    if data_format != expected:
+    if FORMAT_KINDS.get(data_format) != expected:  # 'hh' is a preference format too
         raise UserError(f"loss '{config.loss}' needs {expected} data, not format '{config.format}'")
     counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "rows_without_loss_tokens": 0}
-    train = load_examples(config.data, expected, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
+    train = load_examples(config.data, data_format, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     counts["skipped_bad_rows"] += len(train.skipped)
     if config.eval_data:
-        held = load_examples(config.eval_data, expected, skip_bad_rows=config.skip_bad_rows)
+        held = load_examples(config.eval_data, data_format, skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
         train_examples, eval_examples = train.numbered(), held.numbered()
     else:

@@ -24,7 +24,7 @@ from posttrain.algos.dpo import micro_batches, render_completion
 from posttrain.algos.sft import split_heldout
 from posttrain.config import RMConfig
 from posttrain.data.batching import packed_length
-from posttrain.data.formats import PreferenceExample, load_examples
+from posttrain.data.formats import FORMAT_KINDS, PreferenceExample, load_examples
 from posttrain.data.render import Rendered
 from posttrain.errors import DataError, UserError
 from posttrain.losses.output import LossOutput
@@ -94,14 +94,15 @@ def render_pairs(numbered, tokenizer, config: RMConfig, counts: dict, source: st
 def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[RewardPair], dict]:
     if not config.data:
         raise UserError("no training data: set `data` in the config or pass --data FILE")
-    if config.format not in ("auto", "preference"):
+    data_format = "preference" if config.format == "auto" else config.format
+    if FORMAT_KINDS.get(data_format) != "preference":  # 'hh' is a preference format too
         raise UserError(f"a reward model needs preference data (prompt, chosen, rejected), not format '{config.format}'")
     counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "identical_after_truncation": 0}
-    train = load_examples(config.data, "preference", skip_bad_rows=config.skip_bad_rows, limit=config.limit)
+    train = load_examples(config.data, data_format, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     counts["skipped_bad_rows"] += len(train.skipped)
     train_pairs = render_pairs(train.numbered(), tokenizer, config, counts, config.data)
     if config.eval_data:
-        held = load_examples(config.eval_data, "preference", skip_bad_rows=config.skip_bad_rows)
+        held = load_examples(config.eval_data, data_format, skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
         eval_pairs = render_pairs(held.numbered(), tokenizer, config, counts, config.eval_data)
     else:

@@ -5,9 +5,15 @@ Four formats, each a function ``row -> example`` in the :data:`FORMATS` registry
 - ``sft``: ``{"messages": [...], "tools"?: [...]}`` or ``{"prompt", "completion", "system"?}``
   -> :class:`~posttrain.data.conversation.Conversation`
 - ``preference``: ``{"prompt", "chosen", "rejected"}`` (strings or message lists), or full
-  ``chosen``/``rejected`` conversations sharing a prompt -> :class:`PreferenceExample`
+  ``chosen``/``rejected`` conversations sharing a prompt (with or without a ``prompt`` field,
+  as in UltraFeedback) -> :class:`PreferenceExample`
 - ``unpaired``: ``{"prompt", "completion", "label": bool}`` -> :class:`UnpairedExample`
 - ``prompts``: ``{"prompt", ...}`` -> :class:`PromptExample` (other fields feed reward functions)
+
+Other tools' shapes are rewritten into these by :mod:`posttrain.data.conversions` and have
+names of their own: ``sharegpt`` and ``alpaca`` (read by ``sft`` too), ``hh`` (Anthropic HH
+text, read by ``preference`` too). A row of another known format than the one asked for is
+an error that names the format it looks like and the flag that reads it.
 
 ``load_examples(path, format)`` reads a file (see :mod:`posttrain.data.readers`) and converts
 every row; a bad row raises a :class:`DataError` naming the file, line and field, or with
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from posttrain.data import conversions
 from posttrain.data.conversation import Conversation, validate_messages
 from posttrain.data.readers import read_rows_with_errors
 from posttrain.errors import DataError, UserError
@@ -116,6 +123,10 @@ def _tools(value: Any) -> list[dict[str, Any]] | None:
 
 
 def sft_example(row: dict[str, Any]) -> Conversation:
+    if "messages" not in row and conversions.is_sharegpt(row):
+        row = conversions.sharegpt_row(row)
+    elif "messages" not in row and conversions.is_alpaca(row):
+        row = conversions.alpaca_row(row)
     if "messages" in row:
         messages = validate_messages(row["messages"])
         return Conversation(messages, _tools(row.get("tools")), _others(row, {"messages", "tools"}))
@@ -132,9 +143,11 @@ def sft_example(row: dict[str, Any]) -> Conversation:
 
 
 def preference_example(row: dict[str, Any]) -> PreferenceExample:
+    if conversions.is_hh(row):
+        row = conversions.hh_row(row)
     chosen, rejected = _require(row, "chosen"), _require(row, "rejected")
     extra = _others(row, {"prompt", "chosen", "rejected"})
-    if "prompt" in row:
+    if "prompt" in row and not (_is_full_conversation(chosen) and _is_full_conversation(rejected)):
         prompt = prompt_messages(row["prompt"])
         chosen_rest, rejected_rest = continuation_messages(chosen, "chosen"), continuation_messages(rejected, "rejected")
     else:
@@ -142,6 +155,12 @@ def preference_example(row: dict[str, Any]) -> PreferenceExample:
     if chosen_rest == rejected_rest:
         raise DataError("identical to 'chosen': a pair must differ to teach a preference", field="rejected")
     return PreferenceExample(prompt, chosen_rest, rejected_rest, extra)
+
+
+def _is_full_conversation(value: Any) -> bool:
+    """Messages that hold the prompt too (UltraFeedback repeats it beside a ``prompt`` field): the
+    prompt is then taken from the lists, as TRL's ``maybe_extract_prompt`` does."""
+    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and value[0].get("role") in ("system", "user")
 
 
 def _split_shared_prompt(chosen: Any, rejected: Any) -> tuple[list[dict], list[dict], list[dict]]:
@@ -162,10 +181,15 @@ def _split_shared_prompt(chosen: Any, rejected: Any) -> tuple[list[dict], list[d
     return prompt, continuation_messages(chosen[cut:], "chosen"), continuation_messages(rejected[cut:], "rejected")
 
 
+LABEL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
 def unpaired_example(row: dict[str, Any]) -> UnpairedExample:
     prompt = prompt_messages(_require(row, "prompt"))
     completion = continuation_messages(_require(row, "completion"), "completion")
     label = _require(row, "label")
+    if isinstance(label, str) and label.strip().lower() in LABEL_TEXT:  # CSV cells are text
+        label = LABEL_TEXT[label.strip().lower()]
     # bool is a subclass of int, so exclude other ints by hand; 0/1 are common in exported data.
     if not (isinstance(label, bool) or (type(label) is int and label in (0, 1))):
         raise DataError(f"must be true/false (or 0/1), got {label!r}", field="label")
@@ -181,16 +205,30 @@ FORMATS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "preference": preference_example,
     "unpaired": unpaired_example,
     "prompts": prompt_example,
+    "sharegpt": lambda row: sft_example(conversions.sharegpt_row(row)),
+    "alpaca": lambda row: sft_example(conversions.alpaca_row(row)),
+    "hh": lambda row: preference_example(conversions.hh_row(row)),
 }
+# The example type each format makes: a trainer asks for a kind and reads any format of it.
+FORMAT_KINDS = {"sft": "sft", "sharegpt": "sft", "alpaca": "sft", "preference": "preference", "hh": "preference",
+                "unpaired": "unpaired", "prompts": "prompts"}
+DESCRIPTIONS = {"sft": "SFT data", "sharegpt": "ShareGPT", "alpaca": "Alpaca", "preference": "preference pairs",
+                "hh": "Anthropic HH text", "unpaired": "unpaired (KTO) data", "prompts": "prompts"}
+COMMANDS = {"sft": "posttrain sft", "preference": "posttrain dpo or rm", "unpaired": "posttrain dpo --loss kto",
+            "prompts": "posttrain grpo, ppo or rejection"}
 
 
 def detect_format(row: dict[str, Any]) -> str:
     """Guess a row's format from its field names; raise :class:`DataError` if nothing fits."""
     # Order matters: a preference or unpaired row also has 'prompt' (and 'completion').
     if "chosen" in row and "rejected" in row:
-        return "preference"
+        return "hh" if conversions.is_hh(row) else "preference"
     if "label" in row:
         return "unpaired"
+    if "messages" not in row and conversions.is_sharegpt(row):
+        return "sharegpt"
+    if "messages" not in row and conversions.is_alpaca(row):
+        return "alpaca"
     if "messages" in row or ("prompt" in row and "completion" in row):
         return "sft"
     if "prompt" in row:
@@ -213,7 +251,8 @@ def load_examples(path: str, format: str, *, skip_bad_rows: bool = False, limit:
             result.examples.append(_convert(row, result))
             result.lines.append(line)
         except DataError as error:
-            located = DataError(error.reason, path=path, line=line, field=error.field)
+            reason = error.reason if isinstance(row, DataError) else _with_format_hint(error.reason, row, result.format)
+            located = DataError(reason, path=path, line=line, field=error.field)
             if not skip_bad_rows:
                 raise located from None
             result.skipped.append(located)
@@ -233,3 +272,32 @@ def _convert(row: dict[str, Any] | DataError, result: LoadResult) -> Any:
         # The first good row decides for the whole file, so one file never mixes formats.
         result.format = detect_format(row)
     return FORMATS[result.format](row)
+
+
+def _reads(format: str) -> set[str]:
+    """The detected formats that ``format`` reads: a kind reads all its formats, a named shape only itself."""
+    if format in COMMANDS:
+        return {name for name, kind in FORMAT_KINDS.items() if kind == format}
+    return {format}
+
+
+def _with_format_hint(reason: str, row: dict[str, Any], format: str | None) -> str:
+    """Add to a bad row's error what the row looks like and the flag that reads it, when it is
+    a known format other than the one asked for."""
+    try:
+        detected = detect_format(row)
+    except DataError:
+        return reason
+    if format is None or detected in _reads(format):
+        return reason
+    fields = ", ".join(sorted(row))
+    kind, wanted = FORMAT_KINDS[detected], FORMAT_KINDS[format]
+    if kind == "unpaired" and wanted == "preference":
+        how = "train on unpaired rows with --loss kto"
+    elif kind == "preference" and wanted == "unpaired":
+        how = "train on pairs with a paired loss (drop --loss kto)"
+    elif kind == wanted:
+        how = f"read it with --format {detected}"
+    else:
+        how = f"train on it with {COMMANDS[kind]} (--format {detected})"
+    return f"{reason}; the row looks like {DESCRIPTIONS[detected]} ({fields}), not {format}: {how}"

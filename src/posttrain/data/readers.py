@@ -1,13 +1,17 @@
-"""Read raw rows from data files: JSONL, JSON, Parquet and saved Hugging Face datasets.
+"""Read raw rows from data files: JSONL, JSON, CSV, Parquet, saved and hub Hugging Face datasets.
 
 ``read_rows(path)`` yields ``(row_number, row)`` pairs with row numbers counting from 1, so
 errors can point at the exact spot: for JSONL it is the line number in the file (blank lines
 are skipped but still counted as lines), otherwise the row's position. The reader is chosen
-by extension (``.jsonl``, ``.json``, ``.parquet``); a directory written by
+by extension (``.jsonl``, ``.json``, ``.csv``/``.tsv``, ``.parquet``); a CSV file's header row
+names the fields and every cell stays a string; a directory written by
 ``datasets.Dataset.save_to_disk`` is read too, with ``dir::split`` choosing a split of a
 saved ``DatasetDict`` (``train`` is taken when no split is given). ``bundled:NAME`` reads a
 data set shipped with the package. ``"a.jsonl + bundled:b"`` reads several files one after another
-as one data set (a mix; each row's number is its number in its own file).
+as one data set (a mix; each row's number is its number in its own file). A path that is not
+there and reads as a hub dataset id (``org/name``, ``org/name:split``, ``org/name@revision``,
+``train`` by default) goes to ``datasets.load_dataset`` (the hub, or its local cache offline);
+a path that looks local (``./``, ``/``, a data file extension, an existing first folder) never does.
 
 ``read_rows_with_errors`` is the lenient variant used by ``load_examples(skip_bad_rows=True)``:
 a bad row is yielded as a :class:`DataError` in place of the row, so reading can go on.
@@ -15,14 +19,18 @@ a bad row is yielded as a :class:`DataError` in place of the row, so reading can
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from posttrain.errors import DataError, UserError
 
-SUPPORTED = ".jsonl, .json, .parquet or a saved Hugging Face dataset directory"
+SUPPORTED = ".jsonl, .json, .csv, .tsv, .parquet, a saved Hugging Face dataset directory or a hub dataset id"
+DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".arrow", ".txt")
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 # Files that datasets' save_to_disk writes: a single Dataset or a DatasetDict.
 HF_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 
@@ -75,9 +83,12 @@ def read_rows_with_errors(path: str) -> Iterator[tuple[int, dict[str, Any] | Dat
     if os.path.isdir(base):
         return _read_hf_dataset(path, base, split or None)
     if not os.path.isfile(base):
-        raise UserError(f"data file not found: {path}")
+        hub = parse_hub_id(path)
+        if hub is None:
+            raise UserError(f"data file not found: {path}")
+        return _read_hub_dataset(path, *hub)
     extension = os.path.splitext(base)[1].lower()
-    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet}
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".tsv": _read_csv, ".parquet": _read_parquet}
     if extension not in readers:
         raise UserError(f"unsupported data file {path}: expected {SUPPORTED}")
     return readers[extension](path)
@@ -132,6 +143,63 @@ def _as_object(row: Any, path: str, number: int) -> dict[str, Any] | DataError:
     if isinstance(row, dict):
         return row
     return DataError(f"row must be a JSON object, got {type(row).__name__}", path=path, line=number)
+
+
+def _read_csv(path: str) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    """Rows of a CSV (or, by extension, tab-separated) file under its header; a row's number is
+    the file line it starts on, so the header is line 1."""
+    delimiter = "\t" if path.lower().endswith(".tsv") else ","
+    with open(path, encoding="utf-8-sig", newline="") as file:
+        reader = csv.reader(file, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            header = [name.strip() for name in header]
+            if not all(header) or len(set(header)) != len(header):
+                raise UserError(f"{path}:1: the header row needs distinct, non-empty column names, got {header}")
+            start = reader.line_num + 1
+            for cells in reader:
+                number, start = start, reader.line_num + 1
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if len(cells) != len(header):
+                    yield number, DataError(f"{len(cells)} cells, the header has {len(header)}", path=path, line=number)
+                    continue
+                yield number, dict(zip(header, cells))
+        except UnicodeDecodeError as error:
+            raise UserError(f"{path}: not valid UTF-8 ({error.reason})") from None
+        except csv.Error as error:
+            raise DataError(f"invalid CSV: {error}", path=path, line=reader.line_num) from None
+
+
+def parse_hub_id(spec: str) -> tuple[str, str | None, str | None] | None:
+    """``org/name[@revision][:split]`` -> ``(name, split, revision)``; None for anything that looks
+    like a local path, so a mistyped file name is reported as missing instead of fetched."""
+    if spec.startswith((".", "/", "~")) or "\\" in spec or "::" in spec:
+        return None
+    name, _, split = spec.partition(":")
+    name, _, revision = name.partition("@")
+    if not HUB_NAME.fullmatch(name) or os.path.splitext(name)[1].lower() in DATA_EXTENSIONS:
+        return None
+    if os.path.isdir(name.split("/")[0]):  # runs/..., data/...: a local folder, not an organisation
+        return None
+    return name, split or None, revision or None
+
+
+def _read_hub_dataset(spec: str, name: str, split: str | None, revision: str | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import datasets  # heavy and optional: only needed for this format
+    except ImportError:
+        raise UserError(f"data file not found: {spec} (to read it as a hub dataset: pip install datasets)") from None
+    try:
+        dataset = datasets.load_dataset(name, split=split or "train", revision=revision)
+    except Exception as error:  # no network, no cache, no such repo or split: all one line for the user
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise UserError(f"data file not found: {spec}, and as a hub dataset it could not be loaded "
+                        f"({type(error).__name__}: {detail})") from None
+    # Loaded eagerly (not in a generator), so a bad id fails before any row is read, as a missing file does.
+    return ((index + 1, row) for index, row in enumerate(dataset))
 
 
 def _read_parquet(path: str) -> Iterator[tuple[int, dict[str, Any]]]:

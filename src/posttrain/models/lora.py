@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from functools import partial
@@ -122,20 +123,24 @@ def fuse_lora_linears(model) -> int:
     return count
 
 
-def save_final(model, tokenizer, target: Path, save_format: str = "merged", dtype: torch.dtype | None = None) -> list[Path]:
+def save_final(model, tokenizer, target: Path, save_format: str = "merged", dtype: torch.dtype | None = None,
+               base_spec: str | None = None) -> list[Path]:
     """Save the trained model as Hugging Face directories, each written atomically.
 
     LoRA models are saved merged (a plain model ``AutoModelForCausalLM.from_pretrained`` loads),
     as an adapter, or both (``adapter`` beside the merged directory). Returns what was written.
     ``dtype``: the merged or full model's weights are saved in it (a bf16 run trains float32
-    master weights and saves bf16); adapters stay float32.
+    master weights and saves bf16); adapters stay float32. ``base_spec``: the base model as the
+    user named it, recorded in ``adapter_config.json`` instead of the directory it was loaded from
+    (for the embedded model, a cache path valid only on this machine).
     """
     target = Path(target)
     is_peft = hasattr(model, "peft_config")
     written = []
     if is_peft and save_format in ("adapter", "both"):
         adapter_dir = target if save_format == "adapter" else target.with_name(target.name + "-adapter")
-        _atomic_dir(adapter_dir, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
+        _atomic_dir(adapter_dir, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d),
+                                            _record_base(d, base_spec)))
         written.append(adapter_dir)
     if not is_peft or save_format in ("merged", "both"):
         merged = _merged_copy(model) if is_peft else model
@@ -146,6 +151,15 @@ def save_final(model, tokenizer, target: Path, save_format: str = "merged", dtyp
         _atomic_dir(target, lambda d: (merged.save_pretrained(d), tokenizer.save_pretrained(d)))
         written.append(target)
     return written
+
+
+def _record_base(adapter_dir: Path, base_spec: str | None) -> None:
+    if base_spec is None:
+        return
+    config_path = Path(adapter_dir) / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base_spec
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _merged_copy(peft_model):

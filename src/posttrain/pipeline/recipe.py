@@ -90,6 +90,16 @@ class ExportStage(BaseConfig):
     """A merged Hugging Face model directory with a model card, plus the LoRA adapter when there is one."""
 
     model: str | None = Field(None, description="Model to export (default: the current model).")
+    format: Literal["hf", "gguf"] = Field("hf", description="hf: the directories only; gguf: also model.gguf (tokenizer "
+                                          "and chat template inside) and an Ollama Modelfile, for Llama models.")
+    quantize: Literal["f32", "f16", "q8_0"] | None = Field(
+        None, description="Weight type of the GGUF file (default f16); the HF directory keeps the trained weights as they are.")
+
+    @model_validator(mode="after")
+    def _quantize_needs_gguf(self):
+        if self.format == "hf" and self.quantize is not None:
+            raise ValueError("quantize applies to the GGUF file: set format: gguf")
+        return self
 
 
 STAGE_CONFIGS: dict[str, type[BaseConfig]] = {

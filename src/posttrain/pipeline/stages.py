@@ -97,6 +97,11 @@ def run_export(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe)
     adapter = Path(producer.output + "-adapter") if producer else None
     written = export_model(model_dir, stage.directory, model_card(recipe, planned, producer),
                            adapter if adapter and adapter.is_dir() else None)
+    if stage.config.format == "gguf":
+        from posttrain.models.export import write_gguf_with_modelfile
+
+        written.update(write_gguf_with_modelfile(model_dir, stage.directory, stage.config.quantize or "f16",
+                                                 name=recipe.name))
     return {"outputs": {key: str(path) for key, path in written.items()}}
 
 

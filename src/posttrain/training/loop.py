@@ -226,7 +226,8 @@ def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, c
     whole = distributed.full_model(model)
     final = run_dir / "final"
     dtype = precision.resolve_dtype(config.dtype, model_device(model))
-    written = save_final(whole, tokenizer, final, config.save_format, dtype) if whole is not None else [final]
+    written = save_final(whole, tokenizer, final, config.save_format, dtype,
+                         base_spec=config.model) if whole is not None else [final]
     summary = {"step": position.step, "train_loss": last.loss if last else None, **summary_metrics,
                "final_model": [str(p) for p in written], **data_note}
     logger.log(position.step, eval_metrics)

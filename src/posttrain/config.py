@@ -77,7 +77,7 @@ class TrainConfig(BaseConfig):
     data: str | None = Field(None, description="Training data file (JSONL, JSON, Parquet or saved HF dataset dir).")
     eval_data: str | None = Field(None, description="Held-out data file; default: a split of `data`.")
     eval_fraction: float = Field(0.05, ge=0, lt=1, description="Share of `data` held out when eval_data is not given.")
-    format: str = Field("auto", description="Data format: auto, sft, preference, unpaired, prompts.")
+    format: str = Field("auto", description="Data format: auto, sft, sharegpt, alpaca, preference, hh, unpaired, prompts.")
     max_length: int = Field(512, gt=0, description="Rows longer than this are truncated (the tail is cut) and counted.")
     skip_bad_rows: bool = Field(False, description="Skip and count bad rows instead of stopping at the first.")
     limit: int | None = Field(None, gt=0, description="Use only the first N rows of `data` (quick tries).")
@@ -119,7 +119,7 @@ class TrainConfig(BaseConfig):
 class SFTConfig(TrainConfig):
     """Supervised fine-tuning on chat demonstrations (``posttrain sft``)."""
 
-    format: str = Field("sft", description="Data format: sft (messages or prompt/completion).")
+    format: str = Field("sft", description="Data format: sft (messages, prompt/completion, ShareGPT or Alpaca rows), sharegpt or alpaca.")
     assistant_only_loss: bool = Field(True, description="Loss on assistant tokens only (else on every token).")
     packing: bool = Field(True, description="Run a micro-batch's rows back to back in one row, no padding, each "
                                             "attending within itself (false: right-padded rows).")
@@ -129,7 +129,7 @@ class DPOConfig(TrainConfig):
     """Direct preference optimisation and its variants (``posttrain dpo``)."""
 
     output_dir: str = Field("runs/dpo", description="Run directory: checkpoints, metrics, final model.")
-    format: str = Field("preference", description="Data format: preference (pairs), or unpaired for kto.")
+    format: str = Field("preference", description="Data format: preference (pairs; Anthropic HH text too), hh, or unpaired for kto.")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
     loss: str = Field("sigmoid", description="Preference loss: sigmoid (DPO), ipo, simpo, orpo, kto.")
     beta: float | None = Field(None, gt=0, description="Loss strength (tau in IPO, lambda in ORPO); default: the loss's own.")
@@ -153,7 +153,7 @@ class RMConfig(TrainConfig):
     """Reward model on preference pairs, Bradley-Terry loss (``posttrain rm``)."""
 
     output_dir: str = Field("runs/rm", description="Run directory: checkpoints, metrics, final model.")
-    format: str = Field("preference", description="Data format: preference (pairs).")
+    format: str = Field("preference", description="Data format: preference (pairs; Anthropic HH text too) or hh.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
     margin_key: str | None = Field(
         None, description="Row field holding a per-pair margin the reward gap must exceed (Llama 2); null: none."

@@ -23,12 +23,17 @@ def test_unknown_yaml_key_names_the_closest_valid_key(tmp_path):
     config = tmp_path / "recipe.yaml"
     config.write_text(yaml.safe_dump({"learning_rate": 1e-4, "data": "x.jsonl"}))
     result = run_cli("sft", str(config))
-    assert_one_line_error(result, "unknown key 'learning_rate'")
+    assert_one_line_error(result, "unknown key 'learning_rate' (did you mean 'lr'?)")
 
 
 def test_typo_in_option_suggests_the_option():
     result = run_cli("sft", "--lrr", "1e-4")
     assert result.returncode == 2 and "--lr" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_trl_option_name_suggests_ours():
+    result = run_cli("sft", "--learning-rate", "1e-4")
+    assert result.returncode == 2 and "Did you mean '--lr'?" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_wrong_type_names_the_key(tmp_path):
@@ -52,6 +57,14 @@ def test_bad_row_error_names_file_line_field(tiny_model, tmp_path):
 def test_unknown_model_is_one_line_error(tmp_path):
     result = run_cli("generate", "no-such-model", "--prompt", "hi")
     assert_one_line_error(result, "unknown model 'no-such-model'")
+
+
+@pytest.mark.parametrize("command", [["generate", "runs/nope", "--prompt", "hi"], ["serve", "runs/nope"],
+                                     ["eval", "./nope", "--suite", "math"]])
+def test_mistyped_local_path_is_one_line_error_not_a_hub_call(command, tmp_path):
+    """A path-looking spec is never sent to the hub (which retried for ~48 s, then printed a traceback)."""
+    result = run_cli(*command, cwd=tmp_path)
+    assert_one_line_error(result, "model directory not found")
 
 
 def test_sft_then_generate_round_trip(tiny_model, sft_data, tmp_path):

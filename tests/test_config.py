@@ -55,3 +55,18 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode) == 0o644
+
+
+@pytest.mark.parametrize("trl_key, ours", [("learning_rate", "lr"), ("num_train_epochs", "epochs"),
+                                           ("per_device_train_batch_size", "batch_size")])
+def test_trl_key_names_suggest_ours(tmp_path, trl_key, ours):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({trl_key: 1}))
+    with pytest.raises(UserError, match=f"unknown key '{trl_key}' \\(did you mean '{ours}'\\?\\)"):
+        load_config(SFTConfig, str(path))
+
+
+def test_loss_dpo_names_the_sigmoid_loss():
+    from posttrain.config import DPOConfig
+
+    assert DPOConfig(loss="dpo").loss == "sigmoid"

@@ -460,6 +460,16 @@ def loop_command(loop_file: str) -> None:
     click.echo(json.dumps({key: record[key] for key in ("round", "status") if key in record}))
 
 
+def _suggest_our_name(error: click.exceptions.NoSuchOption) -> None:
+    """``--learning-rate`` (TRL's spelling) -> "Did you mean --lr?" where the command has ``--lr``."""
+    from posttrain.config import TRL_NAMES
+
+    ours = TRL_NAMES.get(error.option_name.lstrip("-").replace("-", "_"))
+    flag = "--" + ours.replace("_", "-") if ours else None
+    if flag and error.ctx is not None and any(flag in param.opts for param in error.ctx.command.params):
+        error.possibilities = [flag]
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
@@ -467,6 +477,8 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as error:
+        if isinstance(error, click.exceptions.NoSuchOption):
+            _suggest_our_name(error)
         error.show()
         sys.exit(error.exit_code)
     except UserError as error:

@@ -91,8 +91,15 @@ class TrainConfig(BaseConfig):
     log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
     resume: bool = Field(True, description="Resume from the newest checkpoint in output_dir if there is one.")
     save_format: Literal["merged", "adapter", "both"] = Field("merged", description="Final LoRA model: merged weights, adapter, or both.")
-    tensorboard: bool = Field(True, description="Also write TensorBoard event files.")
-    wandb_project: str | None = Field(None, description="Log to this Weights & Biases project (needs wandb).")
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="Trackers the metrics also go to (metrics.jsonl is always written): tensorboard, wandb, mlflow, "
+                    "trackio, or none; a list or comma-separated. wandb, mlflow and trackio need "
+                    "pip install 'posttrain[NAME]'.")
+    project: str | None = Field(None, description="Project (wandb, trackio) or experiment (mlflow) the run is "
+                                                  "logged under; default: the tracker's own.")
+    tensorboard: bool | None = Field(None, description="Old key: true adds tensorboard to report_to, false removes it.")
+    wandb_project: str | None = Field(None, description="Old key: adds wandb to report_to and sets project.")
     num_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: torch's choice).")
     device: str = Field("auto", description=DEVICE_HELP)
     dtype: str = Field("auto", description=DTYPE_HELP)
@@ -104,6 +111,30 @@ class TrainConfig(BaseConfig):
     @classmethod
     def _dtype_name(cls, value: str) -> str:
         return check_dtype(value, training=True)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _tracker_names(cls, value):
+        from posttrain.training.metrics import tracker_names
+
+        return tracker_names(value)
+
+    @model_validator(mode="after")
+    def _old_tracker_keys(self):
+        # The old keys are applied on top of report_to, so a YAML written before report_to still means what it
+        # said; written into __dict__ so that validate_assignment does not run this validator again.
+        trackers = [name for name in self.report_to if not (name == "tensorboard" and self.tensorboard is False)]
+        if self.tensorboard and "tensorboard" not in trackers:
+            trackers.append("tensorboard")
+        if self.wandb_project:
+            if self.project not in (None, self.wandb_project):
+                raise ValueError(f"wandb_project ({self.wandb_project!r}) and project ({self.project!r}) differ: "
+                                 "give project only")
+            self.__dict__["project"] = self.wandb_project
+            if "wandb" not in trackers:
+                trackers.append("wandb")
+        self.__dict__["report_to"] = trackers
+        return self
 
     @model_validator(mode="after")
     def _check_micro_batch(self):
@@ -131,13 +162,20 @@ class DPOConfig(TrainConfig):
     output_dir: str = Field("runs/dpo", description="Run directory: checkpoints, metrics, final model.")
     format: str = Field("preference", description="Data format: preference (pairs; Anthropic HH text too), hh, or unpaired for kto.")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
-    loss: str = Field("sigmoid", description="Preference loss: sigmoid (DPO), ipo, simpo, orpo, kto.")
+    loss: str = Field("sigmoid", description="Preference loss: sigmoid (DPO; `dpo` names it too), ipo, simpo, orpo, kto.")
     beta: float | None = Field(None, gt=0, description="Loss strength (tau in IPO, lambda in ORPO); default: the loss's own.")
     label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Conservative DPO: assumed label-noise rate (sigmoid only).")
     gamma: float = Field(0.5, ge=0, description="SimPO target reward margin.")
     desirable_weight: float = Field(1.0, gt=0, description="KTO weight of desirable completions.")
     undesirable_weight: float = Field(1.0, gt=0, description="KTO weight of undesirable completions.")
     reference_cache: bool = Field(True, description="Reuse reference log-probs cached on disk for the same model and data.")
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_alias(cls, value):
+        from posttrain.losses.preference import LOSS_ALIASES
+
+        return LOSS_ALIASES.get(value, value)  # `loss: dpo` (TRL's habit) is the sigmoid loss
 
     @model_validator(mode="after")
     def _check_loss(self):
@@ -342,7 +380,26 @@ class PPOConfig(RolloutConfig):
         return self.init_kl_coef
 
 
+# Names users bring from TRL / transformers' TrainingArguments, and ours. They are suggested, not
+# accepted, so that one config has one spelling of each key.
+TRL_NAMES = {
+    "learning_rate": "lr",
+    "num_train_epochs": "epochs",
+    "per_device_train_batch_size": "batch_size",
+    "max_seq_length": "max_length",
+    "lr_scheduler_type": "schedule",
+    "logging_steps": "log_every",
+    "save_steps": "save_every",
+    "eval_steps": "eval_every",
+    "save_total_limit": "keep_checkpoints",
+    "loss_type": "loss",
+}
+
+
 def _closest(name: str, valid: list[str]) -> str:
+    alias = TRL_NAMES.get(name.replace("-", "_"))
+    if alias in valid:
+        return f" (did you mean '{alias}'?)"
     match = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""
 

@@ -180,6 +180,10 @@ def test_bad_rows_name_file_line_and_field(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "margins.jsonl", [margins[0], "", margins[1], margins[2]])
     with pytest.raises(DataError, match=r"margins\.jsonl:3: field 'strength': must be a finite number"):
         train_rm(make_config(tiny_model, data, tmp_path / "c", max_steps=1, margin_key="strength"))
+    train_rm(make_config(tiny_model, data, tmp_path / "e", max_steps=1, margin_key="strength", skip_bad_rows=True,
+                         eval_fraction=0))
+    [skipped] = [json.loads(line) for line in (tmp_path / "e" / "skipped_rows.jsonl").read_text().splitlines()]
+    assert (skipped["line"], skipped["field"]) == (3, "strength") and "finite number" in skipped["reason"]
     with pytest.raises(UserError, match="needs preference data"):
         train_rm(make_config(tiny_model, data, tmp_path / "d", max_steps=1, format="sft"))
 

@@ -117,6 +117,10 @@ def test_bad_row_names_file_line_and_field(tiny_model, tmp_path):
         train_sft(make_config(tiny_model, data, tmp_path / "run", max_steps=1))
     summary = train_sft(make_config(tiny_model, data, tmp_path / "skip", max_steps=1, skip_bad_rows=True, eval_fraction=0))
     assert summary["skipped_bad_rows"] == 1 and summary["train_rows"] == 3
+    # The skipped row and its reason are kept in the run directory, not only counted.
+    [skipped] = [json.loads(line) for line in (tmp_path / "skip" / "skipped_rows.jsonl").read_text().splitlines()]
+    assert skipped["file"] == data and skipped["line"] == 4 and skipped["field"] == "messages[0]"
+    assert skipped["reason"] and skipped["row"] == rows[3]
 
 
 def test_truncation_is_counted_and_empty_rows_reported(tiny_model, tmp_path):
@@ -133,3 +137,10 @@ def test_truncation_is_counted_and_empty_rows_reported(tiny_model, tmp_path):
 def test_missing_data_is_one_line_error(tiny_model, tmp_path):
     with pytest.raises(UserError, match="data file not found"):
         train_sft(make_config(tiny_model, str(tmp_path / "nope.jsonl"), tmp_path / "run"))
+
+
+def test_logged_lr_is_the_rate_the_step_used(tiny_model, sft_data, tmp_path):
+    """A 1-step cosine run trains at the peak lr; logging after the scheduler step showed 0.0."""
+    train_sft(make_config(tiny_model, sft_data, tmp_path / "run", max_steps=1, schedule="cosine"))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["train/lr"] for row in rows if "train/lr" in row] == [1e-2]

@@ -59,8 +59,9 @@ def render_completion(prompt_messages, completion_messages, tokenizer, max_lengt
     return Rendered(full.input_ids[:max_length], mask[:max_length], truncated)
 
 
-def render_rows(numbered, tokenizer, config: DPOConfig, counts: dict, source: str) -> list[PreferenceRow]:
-    """Render ``(row_number, example)`` pairs; count what is truncated or has nothing to learn."""
+def render_rows(numbered, tokenizer, config: DPOConfig, counts: dict, source: str, skipped: list) -> list[PreferenceRow]:
+    """Render ``(row_number, example)`` pairs; count what is truncated or has nothing to learn, and
+    add the rows skipped as bad to ``skipped``."""
     rows = []
     for line, example in numbered:
         try:
@@ -75,6 +76,7 @@ def render_rows(numbered, tokenizer, config: DPOConfig, counts: dict, source: st
             if not config.skip_bad_rows:
                 raise DataError(error.reason, path=source, line=line, field=error.field) from None
             counts["skipped_bad_rows"] += 1
+            skipped.append(DataError(error.reason, path=source, line=line, field=error.field))
             continue
         counts["truncated_rows"] += any(seq.truncated for seq in sequences)
         if any(sum(seq.loss_mask[1:]) == 0 for seq in sequences):
@@ -95,14 +97,17 @@ def load_data(config: DPOConfig, tokenizer):
     counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "rows_without_loss_tokens": 0}
     train = load_examples(config.data, data_format, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     counts["skipped_bad_rows"] += len(train.skipped)
+    skipped = list(train.skipped)
     if config.eval_data:
         held = load_examples(config.eval_data, data_format, skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
+        skipped += held.skipped
         train_examples, eval_examples = train.numbered(), held.numbered()
     else:
         train_examples, eval_examples = split_heldout(train.numbered(), config)
-    train_rows = render_rows(train_examples, tokenizer, config, counts, config.data)
-    eval_rows = render_rows(eval_examples, tokenizer, config, counts, config.eval_data or config.data)
+    train_rows = render_rows(train_examples, tokenizer, config, counts, config.data, skipped)
+    eval_rows = render_rows(eval_examples, tokenizer, config, counts, config.eval_data or config.data, skipped)
+    loop.write_skipped_rows(config, skipped)
     if not train_rows:
         raise UserError(f"{config.data}: no trainable rows left ({counts})")
     return train_rows, eval_rows, counts

@@ -148,9 +148,11 @@ def load_prompts(config: GRPOConfig, tokenizer, tools: ToolRegistry | None = Non
         raise UserError("no training prompts: set `data` in the config or pass --data FILE")
     longest_prompt = config.max_length - config.max_new_tokens
     schemas = tools.schemas() if tools else None
+    skipped = []
 
     def rows_of(path: str, **kwargs) -> list[tuple[int, PromptRow]]:
         loaded = load_examples(path, "prompts", skip_bad_rows=config.skip_bad_rows, **kwargs)
+        skipped.extend(loaded.skipped)
         rows = []
         for line, example in loaded.numbered():
             messages = with_tool_prompt(example.prompt_messages, tools, tokenizer) if tools else example.prompt_messages
@@ -166,6 +168,7 @@ def load_prompts(config: GRPOConfig, tokenizer, tools: ToolRegistry | None = Non
         held = rows_of(config.eval_data)
     else:
         train, held = split_heldout(train, config)
+    loop.write_skipped_rows(config, skipped)
     return [row for _, row in train], [row for _, row in held][: config.eval_prompts]
 
 

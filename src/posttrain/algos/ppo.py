@@ -70,6 +70,7 @@ from posttrain.rollout.vllm_engine import require_vllm
 from posttrain.training import distributed, loop
 from posttrain.training.checkpoint import truncate_metrics
 from posttrain.training.device import model_device, to_device
+from posttrain.training.metrics import require_trackers
 from posttrain.training.optim import build_optimizer, build_scheduler
 from posttrain.training.precision import compute_dtype
 
@@ -315,6 +316,7 @@ def train_ppo(config: PPOConfig) -> dict:
     run_dir = Path(config.output_dir)
     if config.engine == "vllm":
         require_vllm()  # before any slow loading
+    require_trackers(config.report_to)  # so is a missing tracker package (loop.start checks again, cheaply)
     reward_model = load_reward_model(config)
     device = loop.start(config)
     reward_model.to(device)

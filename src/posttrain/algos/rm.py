@@ -70,8 +70,9 @@ def pair_margin(example: PreferenceExample, key: str | None) -> float:
     return float(value)
 
 
-def render_pairs(numbered, tokenizer, config: RMConfig, counts: dict, source: str) -> list[RewardPair]:
-    """Render ``(row_number, example)`` pairs; count what truncation made indistinguishable."""
+def render_pairs(numbered, tokenizer, config: RMConfig, counts: dict, source: str, skipped: list) -> list[RewardPair]:
+    """Render ``(row_number, example)`` pairs; count what truncation made indistinguishable, and add
+    the pairs skipped as bad to ``skipped``."""
     pairs = []
     for line, example in numbered:
         try:
@@ -82,6 +83,7 @@ def render_pairs(numbered, tokenizer, config: RMConfig, counts: dict, source: st
             if not config.skip_bad_rows:
                 raise DataError(error.reason, path=source, line=line, field=error.field) from None
             counts["skipped_bad_rows"] += 1
+            skipped.append(DataError(error.reason, path=source, line=line, field=error.field))
             continue
         counts["truncated_rows"] += any(seq.truncated for seq in sequences)
         if sequences[0].input_ids == sequences[1].input_ids:  # truncation cut off what told them apart
@@ -100,13 +102,16 @@ def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[Rewar
     counts = {"skipped_bad_rows": 0, "truncated_rows": 0, "identical_after_truncation": 0}
     train = load_examples(config.data, data_format, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     counts["skipped_bad_rows"] += len(train.skipped)
-    train_pairs = render_pairs(train.numbered(), tokenizer, config, counts, config.data)
+    skipped = list(train.skipped)
+    train_pairs = render_pairs(train.numbered(), tokenizer, config, counts, config.data, skipped)
     if config.eval_data:
         held = load_examples(config.eval_data, data_format, skip_bad_rows=config.skip_bad_rows)
         counts["skipped_bad_rows"] += len(held.skipped)
-        eval_pairs = render_pairs(held.numbered(), tokenizer, config, counts, config.eval_data)
+        skipped += held.skipped
+        eval_pairs = render_pairs(held.numbered(), tokenizer, config, counts, config.eval_data, skipped)
     else:
         train_pairs, eval_pairs = split_heldout(train_pairs, config)
+    loop.write_skipped_rows(config, skipped)
     if not train_pairs:
         raise UserError(f"{config.data}: no trainable pairs left ({counts})")
     return train_pairs, eval_pairs, counts

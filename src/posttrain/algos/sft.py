@@ -8,7 +8,7 @@ evaluating held-out loss, checkpointing atomically, and resuming exactly where i
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,6 +37,7 @@ from posttrain.training.device import model_device, to_device
 class DataStats:
     rows: int = 0
     skipped_bad: int = 0
+    skipped: list[DataError] = field(default_factory=list)  # the skipped rows' errors, for skipped_rows.jsonl
     truncated: int = 0
     no_loss_tokens: int = 0  # rows whose kept part has nothing to learn from (skipped, counted)
 
@@ -51,6 +52,7 @@ def render_rows(numbered, tokenizer, config: SFTConfig, stats: DataStats, source
             if not config.skip_bad_rows:
                 raise DataError(error.reason, path=source, line=line, field=error.field) from None
             stats.skipped_bad += 1
+            stats.skipped.append(DataError(error.reason, path=source, line=line, field=error.field))
             continue
         if not config.assistant_only_loss:
             rendered.loss_mask = [1] * len(rendered)
@@ -80,16 +82,20 @@ def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Render
     stats = DataStats()
     train = load_examples(config.data, config.format, skip_bad_rows=config.skip_bad_rows, limit=config.limit)
     stats.skipped_bad += len(train.skipped)
+    stats.skipped += train.skipped
     if config.eval_data:
         held = load_examples(config.eval_data, config.format, skip_bad_rows=config.skip_bad_rows)
         stats.skipped_bad += len(held.skipped)
+        stats.skipped += held.skipped
         train_convs, eval_convs = train.numbered(), held.numbered()
     else:
         train_convs, eval_convs = split_heldout(train.numbered(), config)
     train_rows = render_rows(train_convs, tokenizer, config, stats, config.data)
     eval_rows = render_rows(eval_convs, tokenizer, config, stats, config.eval_data or config.data)
+    loop.write_skipped_rows(config, stats.skipped)
     if not train_rows:
-        raise UserError(f"{config.data}: no trainable rows left (see counts: {stats})")
+        raise UserError(f"{config.data}: no trainable rows left (skipped: {stats.skipped_bad}, truncated: "
+                        f"{stats.truncated}, without loss tokens: {stats.no_loss_tokens})")
     return train_rows, eval_rows, stats
 
 

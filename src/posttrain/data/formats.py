@@ -255,6 +255,7 @@ def load_examples(path: str, format: str, *, skip_bad_rows: bool = False, limit:
             located = DataError(reason, path=path, line=line, field=error.field)
             if not skip_bad_rows:
                 raise located from None
+            located.row = None if isinstance(row, DataError) else row  # kept for skipped_rows.jsonl
             result.skipped.append(located)
         if limit is not None and len(result.examples) >= limit:
             break

@@ -225,10 +225,14 @@ PREFERENCE_LOSSES: dict[str, PreferenceLoss] = {
 }
 
 
+# Other names people use for a registered loss: DPO's original loss is the sigmoid one.
+LOSS_ALIASES = {"dpo": "sigmoid"}
+
+
 def get_loss(name: str) -> PreferenceLoss:
-    """The registered preference loss called `name`; ValueError listing the valid names otherwise."""
+    """The registered preference loss called `name` (or an alias); ValueError listing the valid names otherwise."""
     try:
-        return PREFERENCE_LOSSES[name]
+        return PREFERENCE_LOSSES[LOSS_ALIASES.get(name, name)]
     except KeyError:
         valid = ", ".join(PREFERENCE_LOSSES)
         raise ValueError(f"unknown preference loss {name!r}; valid names: {valid}") from None

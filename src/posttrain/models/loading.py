@@ -102,9 +102,34 @@ def resolve(spec: str) -> str:
         return str(path)
     if path.exists():
         raise UserError(f"not a model directory or .gguf file: {spec}")
-    if spec.count("/") == 1 and not spec.startswith((".", "/")):
+    if _looks_local(spec, path):
+        # Never hand a mistyped path to the hub: that costs ~48 s of retries and ends in a traceback.
+        raise UserError(f"model directory not found: {spec}")
+    if spec.count("/") == 1:
+        if _hub_offline() and not _in_hub_cache(spec):
+            raise UserError(f"model '{spec}' is not a local directory and not in the hub cache, and HF_HUB_OFFLINE is set")
         return spec  # hub id
     raise UserError(f"unknown model '{spec}': give a model directory, a .gguf file, a hub id, or one of {', '.join(EMBEDDED)}")
+
+
+def _looks_local(spec: str, path: Path) -> bool:
+    """A spec that can only mean a path: ``./x``, ``../x``, ``/x``, ``~/x``, ``runs/x``, or one whose parent exists."""
+    if spec.startswith((".", "/", "~", "runs/")) or spec.count("/") > 1 or "\\" in spec:
+        return True
+    return "/" in spec and path.parent.is_dir()
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def _is_adapter_dir(path: str) -> bool:

@@ -31,8 +31,8 @@ from posttrain.training import distributed
 PREFIX = "step-"
 # Keys that may change between a run and its resumption without changing what is computed.
 RESUME_MAY_CHANGE = {
-    "progress", "tensorboard", "wandb_project", "num_threads", "save_every", "eval_every", "log_every",
-    "keep_checkpoints", "resume", "save_format", "distributed_strategy", "device",
+    "progress", "report_to", "project", "tensorboard", "wandb_project", "num_threads", "save_every", "eval_every",
+    "log_every", "keep_checkpoints", "resume", "save_format", "distributed_strategy", "device",
 }
 SHARDED = "sharded"  # the torch.distributed.checkpoint directory of a distributed run
 

@@ -38,7 +38,7 @@ from posttrain.training.checkpoint import (
 from posttrain.training import precision
 from posttrain.training.device import local_rank, model_device, prefer_flash_attention, resolve_device
 from posttrain.training.memory import reuse_freed_memory
-from posttrain.training.metrics import MetricsLogger
+from posttrain.training.metrics import MetricsLogger, require_trackers
 from posttrain.training.optim import build_optimizer, build_scheduler
 
 
@@ -65,8 +65,9 @@ def start(config) -> torch.device:
 
     Freed activation memory is kept for reuse rather than faulted in afresh every micro-batch
     (:mod:`posttrain.training.memory`). Under torchrun it also joins the process group (every
-    rank seeds alike).
+    rank seeds alike). A tracker of ``report_to`` whose package is missing fails here, before anything loads.
     """
+    require_trackers(config.report_to)
     device = resolve_device(config.device, local_rank())  # a bad value fails before the process group waits
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)  # before the process group: NCCL and FSDP's device mesh use the current device
@@ -133,6 +134,7 @@ def run_steps(
             step_start = time.perf_counter()
             last = step_fn(batches[position.batch_in_epoch])
             grad_norm = clip_gradients(model, config.max_grad_norm)
+            step_lr = scheduler.get_last_lr()[0]  # the rate this step used, logged as train/lr
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -143,7 +145,7 @@ def run_steps(
             bar.set_postfix(loss=f"{last.loss:.4f}", tok_s=f"{seen_tokens / (time.perf_counter() - started):.0f}")
             if position.step % config.log_every == 0 or position.step == total_steps:
                 logger.log(position.step, {
-                    "train/loss": last.loss, "train/grad_norm": grad_norm, "train/lr": scheduler.get_last_lr()[0],
+                    "train/loss": last.loss, "train/grad_norm": grad_norm, "train/lr": step_lr,
                     "train/loss_tokens": last.loss_tokens,
                     "train/loss_tokens_per_s": last.loss_tokens / (time.perf_counter() - step_start),
                     "train/epoch": position.epoch + position.batch_in_epoch / len(batches),
@@ -174,11 +176,23 @@ def open_run(run_dir: Path, config, position: Position, data_note: dict) -> Metr
     if not distributed.is_main():
         return QuietLogger()
     save_config(config, run_dir / "config.yaml")
-    logger = MetricsLogger(run_dir, config.tensorboard, config.wandb_project, config)
+    logger = MetricsLogger(run_dir, config)
     if position.step == 0:
         logger.log(0, data_note)
     print(f"data: {json.dumps(data_note)}" + (f"; resuming at step {position.step}" if position.step else ""))
     return logger
+
+
+def write_skipped_rows(config, skipped: list) -> None:
+    """With ``skip_bad_rows``, write each skipped row (file, line, field, reason, the row where it parsed)
+    to ``skipped_rows.jsonl`` in the run directory, so what was dropped can be fixed; rank 0 only."""
+    if not getattr(config, "skip_bad_rows", False) or not distributed.is_main():
+        return
+    records = [{"file": error.path, "line": error.line, "field": error.field, "reason": error.reason,
+                **({"row": error.row} if getattr(error, "row", None) is not None else {})} for error in skipped]
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(config.output_dir) / "skipped_rows.jsonl",
+                      "".join(json.dumps(record, default=str) + "\n" for record in records))
 
 
 def with_suites(eval_fn: Callable[[], dict], model, tokenizer, config) -> Callable[[], dict]:

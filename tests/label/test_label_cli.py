@@ -63,7 +63,7 @@ def test_import_from_answer_files_then_judge_and_export(monkeypatch, capsys, tmp
     pairs = [(row["chosen"], row["rejected"]) for row in map(json.loads, out.splitlines())]
     assert pairs == [("4", "5"), ("Red", "Blue")]
     code, out, _ = run(monkeypatch, capsys, "label", "progress", "--db", db)
-    assert out.splitlines()[0] == ("colours: 2/2 items complete (1 judgements each), 2 judgements; "
+    assert out.splitlines()[0] == ("colours: 2/2 items complete (1 judgement each), 2 judgements; "
                                    "Fleiss' kappa n/a over 0 items")
     # importing again appends
     run(monkeypatch, capsys, "label", "import", "--db", db, "--campaign", "colours", "--prompts", prompts,

@@ -83,6 +83,11 @@ def test_stages_chain_by_name_and_the_run_resumes(tiny_model, tmp_path, data, ca
     AutoModelForCausalLM.from_pretrained(exported)
     card = (exported / "README.md").read_text()
     assert "dpo" in card and "math.accuracy" in card and "stages:" in card
+    import yaml
+
+    front = yaml.safe_load(card.split("---\n")[1])  # the hub's front matter
+    assert front["base_model"] == tiny_model and front["tags"][0] == "posttrain"
+    assert "sft" in front["tags"] and "dpo" in front["tags"] and front["datasets"]
     assert (run / "export" / "adapter" / "adapter_config.json").is_file()
 
     # A second run skips every finished stage.

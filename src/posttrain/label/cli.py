@@ -37,6 +37,10 @@ DB_OPTION = click.option("--db", "db_url", default=DEFAULT_URL, show_default=Tru
                          help="Feedback database URL: sqlite:///FILE or postgresql://USER:PASS@HOST/DB.")
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @click.group()
 def label() -> None:
     """Human feedback: labeling campaigns, the labeling web app and exports."""
@@ -246,8 +250,8 @@ def progress(db_url: str) -> None:
         state, agreement = store.progress(name), store.agreement(name)
         fleiss = "n/a" if agreement.fleiss is None else f"{agreement.fleiss:.3f}"
         click.echo(f"{name}: {state.complete_items}/{state.items} items complete "
-                   f"({state.judgements_per_item} judgements "
-                   f"each), {state.judgements} judgements; Fleiss' kappa {fleiss} over {agreement.fleiss_items} items")
+                   f"({_count(state.judgements_per_item, 'judgement')} each), {_count(state.judgements, 'judgement')}; "
+                   f"Fleiss' kappa {fleiss} over {_count(agreement.fleiss_items, 'item')}")
         for reviewer, count in state.per_reviewer.items():
             click.echo(f"  {reviewer}: {count}")
         for first, second, shared, kappa in agreement.cohen:
@@ -269,6 +273,6 @@ def export(format_: str, campaign: str | None, since: str | None, out: str | Non
     text = export_jsonl(FeedbackStore(db_url).export_records(since=since, campaign=campaign), format_)
     if out:
         write_text_atomic(out, text, private=True)  # reviewers' judgements and every prompt: the owner's only
-        click.echo(f"wrote {text.count(chr(10))} rows to {out}", err=True)
+        click.echo(f"wrote {_count(text.count(chr(10)), 'row')} to {out}", err=True)
     else:
         click.echo(text, nl=False)

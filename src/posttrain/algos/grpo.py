@@ -184,7 +184,7 @@ class Policy:
         self.dtype = precision.resolve_dtype(config.dtype, self.device)
         weights = precision.weights_dtype(self.dtype, config.finetune)
         self.model = prepare_model(load_model(config.model, weights), config)
-        self.model = precision.prepare_for_training(self.model, config, self.device, self.dtype)
+        self.model = precision.prepare_for_training(self.model, self.device, self.dtype)
         self.model.train()
         # Merging LoRA into the base for sampling, then unmerging, is exact enough in float32 only:
         # in bf16 every round trip would round the base weights a little further.

@@ -151,7 +151,7 @@ def train_rm(config: RMConfig) -> dict:
     dtype = precision.resolve_dtype(config.dtype, device)
     model = prepare_model(load_reward_model(config.model, pad_id, precision.weights_dtype(dtype, config.finetune)), config,
                           task_type="SEQ_CLS", modules_to_save=["score"])
-    model = precision.prepare_for_training(model, config, device, dtype)
+    model = precision.prepare_for_training(model, device, dtype)
     model = distributed.wrap_model(model, config.distributed_strategy)  # on its device before wrapping
     model.train()
     trainable, total_params = count_parameters(model)

@@ -155,7 +155,7 @@ def train_sft(config: SFTConfig) -> dict:
     train_rows, eval_rows, stats = load_data(config, tokenizer)
     dtype = precision.resolve_dtype(config.dtype, device)
     model = prepare_model(load_model(config.model, precision.weights_dtype(dtype, config.finetune)), config)
-    model = precision.prepare_for_training(model, config, device, dtype)  # on its device before wrapping
+    model = precision.prepare_for_training(model, device, dtype)  # on its device before wrapping
     model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id

@@ -127,6 +127,15 @@ def k3_kl(logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1.0
 
 
+def _clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_low: float,
+                       clip_high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's per-token term ``-min(rho A, clip(rho, 1 - clip_low, 1 + clip_high) A)`` and where the
+    clipped side was taken. (N,), (N,) bool"""
+    unclipped = ratio * advantages
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
+    return -torch.minimum(unclipped, clipped), clipped != unclipped
+
+
 def clipped_policy_loss(
     logps: torch.Tensor,
     old_logps: torch.Tensor,
@@ -148,10 +157,8 @@ def clipped_policy_loss(
     where ``t_i`` are the (detached) ``tis_weights`` of :func:`truncated_importance_weights`, 1 when not given.
     """
     ratio = torch.exp(logps - old_logps)  # (N,) rho
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
-    per_token = -torch.minimum(unclipped, clipped)  # (N,)
-    return _weighted_policy_loss(per_token, ratio, clipped != unclipped, logps, weights, ref_logps, kl_coef, tis_weights)
+    per_token, was_clipped = _clipped_surrogate(ratio, advantages, clip_low, clip_high)
+    return _weighted_policy_loss(per_token, ratio, was_clipped, logps, weights, ref_logps, kl_coef, tis_weights)
 
 
 def gspo_policy_loss(
@@ -187,10 +194,8 @@ def gspo_policy_loss(
     mean_log_ratio = torch.zeros(sequences, dtype=log_ratio.dtype, device=log_ratio.device).index_add_(
         0, sequence_index, log_ratio) / counts.clamp(min=1.0)  # (S,) log s_i
     ratio = torch.exp(mean_log_ratio[sequence_index] + logps - logps.detach())  # (N,) s_t: value s_i, gradient per token
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * advantages
-    per_token = -torch.minimum(unclipped, clipped)  # (N,)
-    return _weighted_policy_loss(per_token, ratio, clipped != unclipped, logps, weights, ref_logps, kl_coef, tis_weights)
+    per_token, was_clipped = _clipped_surrogate(ratio, advantages, clip_low, clip_high)
+    return _weighted_policy_loss(per_token, ratio, was_clipped, logps, weights, ref_logps, kl_coef, tis_weights)
 
 
 def cispo_policy_loss(

@@ -115,7 +115,7 @@ def trainable_in_float32(model):
     return model
 
 
-def prepare_for_training(model, config, device: torch.device, dtype: torch.dtype):
+def prepare_for_training(model, device: torch.device, dtype: torch.dtype):
     """A loaded and prepared (LoRA or full) model, on ``device``, with float32 trainable
     parameters and bf16 autocast where ``dtype`` asks for it."""
     return with_autocast(trainable_in_float32(model).to(device), dtype)

@@ -298,7 +298,7 @@ def render_card_section(sets: Sets, tokenizer: Any = None) -> str:
         *_table(["category", *(f"`{kind}`" for kind in BENIGN_KINDS), "pairs `refuses`", "pairs `rambles`"],
                 _by_category(sets, False)), "",
         "- **Harmful** (`kind: harmful`): "
-        f"{sum(len(items) for items in HARMFUL.values())} distinct requests, {len(next(iter(HARMFUL.values())))} in each",
+        f"{sum(len(items) for items in HARMFUL.values())} distinct requests, {min(map(len, HARMFUL.values()))} to {max(map(len, HARMFUL.values()))} in each",
         "  of 8 categories, phrased every which way (imperative, question, lowercase chat, \"my friend wants...\",",
         "  a pretext like \"I'm a farmer\" or \"for a school project\", obfuscated spellings like `m3th` and",
         "  `b-o-m-b`). Each refusal says why, about that request, and offers a safe alternative; self-harm",

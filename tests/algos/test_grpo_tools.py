@@ -12,8 +12,9 @@ import pytest
 import torch
 from helpers import write_jsonl
 
-from posttrain.algos import grpo
-from posttrain.algos.grpo import Policy, load_prompts, policy_update, sample_rollouts, score, train_grpo
+from posttrain.algos import rl
+from posttrain.algos.grpo import policy_update, train_grpo
+from posttrain.algos.rl import Policy, load_prompts, sample_rollouts, score
 from posttrain.config import GRPOConfig, PPOConfig, load_config
 from posttrain.data.render import render
 from posttrain.errors import UserError
@@ -186,16 +187,22 @@ def test_forced_episode_runs_the_tool_and_masks_its_output(tiny_model, tokenizer
         return 0.0
 
     correct = combine({"name": "posttrain.rewards.tools:tool_answer_correct", "kwargs": {"require_tool": True}})
-    metrics = score(CombinedReward(correct.parts + [WeightedReward("spy", spy)]), samples, None, step=1)
+    metrics = score(CombinedReward(correct.parts + [WeightedReward("spy", spy)]), samples, step=1)
     assert [s.reward for s in samples] == [1.0, 1.0] and metrics["reward/spy"] == 0.0
     assert seen[0] == ("The answer is 42.", episode.messages)
     # With several iterations the old log-probs are the recorded sampling ones: the first pass's
     # ratio is exp(current - (-0.5)) per token, far from 1 here, so the clip engages.
     samples[0].advantage, samples[1].advantage = 1.0, -1.0
     optimizer = torch.optim.SGD([p for p in policy.model.parameters() if p.requires_grad], lr=0.0)
-    update = policy_update(policy, samples, optimizer, config.model_copy(update={"num_iterations": 2}))
+    passes = policy_update(policy, samples, config.model_copy(update={"num_iterations": 2}))
+    next(passes)  # the first pass's backward; the run steps the optimizer here
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    with pytest.raises(StopIteration) as finished:  # the second and last pass returns the metrics
+        next(passes)
+    update = finished.value.value
     with torch.no_grad():
-        current = policy.token_logps([[seq] for seq in grpo.sequences_of(samples)])
+        current = policy.token_logps([[seq] for seq in rl.sequences_of(samples)])
     expected_ratio = float((current + 0.5).exp().mean())  # token_mean weights: a plain mean over tokens
     assert update["ratio_mean"] == pytest.approx(expected_ratio, rel=1e-4)
 
@@ -214,7 +221,7 @@ def test_trainer_scores_the_episode_ids_it_sampled(tiny_model, tokenizer, tmp_pa
     assert [s.episode.messages[-2]["content"] for s in samples] == ["3", "3", "5", "5"]  # 1 + 2, 2 + 3
     for sample in samples:
         assert sample.sequence.input_ids is sample.episode.input_ids  # the episode's own ids, not re-rendered
-    scored = policy.token_logps([[seq] for seq in grpo.sequences_of(samples)])
+    scored = policy.token_logps([[seq] for seq in rl.sequences_of(samples)])
     recorded = torch.tensor([logp for s in samples for logp in s.sampled_logps])
     assert scored.shape == recorded.shape
     assert torch.allclose(scored, recorded, atol=1e-4)
@@ -241,7 +248,7 @@ def test_ranks_sample_what_one_process_does(tiny_model, tokenizer, tmp_path, mon
 
 
 def test_grpo_run_with_tools_logs_episodes(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(grpo, "LocalEngine", ForcedCallEngine)
+    monkeypatch.setattr(rl, "LocalEngine", ForcedCallEngine)
     data = write_jsonl(tmp_path / "prompts.jsonl", prompt_rows(10))
     run = tmp_path / "run"
     reward = "posttrain.rewards.tools:tool_answer_correct=1,test_grpo_tools:brevity=1"

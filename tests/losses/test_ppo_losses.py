@@ -1,7 +1,17 @@
 import pytest
 import torch
 
-from posttrain.losses.policy import AdaptiveKLController, FixedKLController, gae, kl_controller, value_loss, whiten
+from posttrain.losses.policy import (
+    AdaptiveKLController,
+    FixedKLController,
+    gae,
+    kl_controller,
+    kl_shaped_rewards,
+    value_loss,
+    whiten,
+    whiten_by_moments,
+    whitening_moments,
+)
 
 
 def test_gae_by_hand():
@@ -35,6 +45,35 @@ def test_whiten_uses_valid_tokens_only():
     whitened = whiten(torch.tensor([[1.0, 2.0], [3.0, 100.0]]), torch.tensor([[1, 1], [1, 0]]))
     torch.testing.assert_close(whitened, torch.tensor([[-1.224745, 0.0], [1.224745, 0.0]]))
 
+
+
+def test_whitening_over_ranks_by_hand_equals_whitening_the_whole_batch():
+    """Rank A holds tokens (1, 3) and a pad 50, rank B (2, 6). Moments: A (2, 4, 10), B (2, 8, 40);
+    summed (4, 12, 50): mean 3, population variance 50/4 - 9 = 3.5, std 1.870829.
+    A -> (-2, 0) / 1.870829 = (-1.069045, 0), pad 0; B -> (-0.534522, 1.603567).
+    The same numbers as whitening all four tokens in one process."""
+    a, a_mask = torch.tensor([1.0, 3.0, 50.0]), torch.tensor([1, 1, 0])
+    b, b_mask = torch.tensor([2.0, 6.0]), torch.ones(2)
+    assert whitening_moments(a, a_mask) == [2.0, 4.0, 10.0] and whitening_moments(b, b_mask) == [2.0, 8.0, 40.0]
+    summed = [x + y for x, y in zip(whitening_moments(a, a_mask), whitening_moments(b, b_mask))]
+    torch.testing.assert_close(whiten_by_moments(a, a_mask, *summed), torch.tensor([-1.069045, 0.0, 0.0]))
+    torch.testing.assert_close(whiten_by_moments(b, b_mask, *summed), torch.tensor([-0.534522, 1.603567]))
+    whole = whiten(torch.tensor([1.0, 3.0, 2.0, 6.0]), torch.ones(4))
+    torch.testing.assert_close(torch.cat([whiten_by_moments(a, a_mask, *summed)[:2], whiten_by_moments(b, b_mask, *summed)]),
+                               whole)
+    # A rank with no tokens joins with zero moments and whitens nothing.
+    assert whitening_moments(torch.zeros(0), torch.zeros(0)) == [0.0, 0.0, 0.0]
+
+
+def test_kl_shaped_rewards_by_hand():
+    """kl_coef 0.5. Row 0: log-ratios (0.1, 0.2), score 1 -> (-0.05, -0.1 + 1 = 0.9), padding 0.
+    Row 1: one token, log-ratio 0.3, score -1 -> -0.15 - 1 = -1.15; padding stays 0."""
+    log_ratios = torch.tensor([[0.1, 0.2, 0.0], [0.3, 0.0, 0.0]])
+    rewards = kl_shaped_rewards(log_ratios, torch.tensor([2, 1]), torch.tensor([1.0, -1.0]), kl_coef=0.5)
+    torch.testing.assert_close(rewards, torch.tensor([[-0.05, 0.9, 0.0], [-1.15, 0.0, 0.0]]))
+    # kl_coef 0: only the score, at each sequence's last token.
+    plain = kl_shaped_rewards(log_ratios, torch.tensor([2, 1]), torch.tensor([1.0, -1.0]), kl_coef=0.0)
+    torch.testing.assert_close(plain, torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]))
 
 def test_value_loss_by_hand():
     """Weights (1/4, 1/4, 1/2), clip 0.2.

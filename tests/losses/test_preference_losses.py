@@ -9,6 +9,7 @@ from posttrain.losses.preference import (
     get_loss,
     ipo_loss,
     kto_loss,
+    kto_reference_point,
     orpo_loss,
     sigmoid_loss,
     simpo_loss,
@@ -317,6 +318,14 @@ def test_kto_reference_point_is_detached_and_clamped_at_zero():
     negative.loss.backward()
     assert kl.grad is None
 
+
+
+def test_kto_reference_point_by_hand():
+    """Log-ratios π - ref: (-1 - -2, -3 - -2, -2 - -4) = (1, -1, 2): z0 = mean = 2/3, detached."""
+    policy = f64(-1, -3, -2).requires_grad_()
+    z0 = kto_reference_point(policy, f64(-2, -2, -4))
+    assert z0.item() == pytest.approx(2 / 3, abs=1e-12)
+    assert not z0.requires_grad
 
 def test_unknown_loss_name_lists_the_valid_ones():
     with pytest.raises(ValueError) as error:

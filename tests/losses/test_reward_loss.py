@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from posttrain.losses.reward import bradley_terry_loss
+from posttrain.losses.reward import bradley_terry_loss, reward_loss
 
 
 def f64(*values: float) -> torch.Tensor:
@@ -69,3 +69,17 @@ def test_gradients_raise_chosen_and_lower_rejected_rewards():
     bradley_terry_loss(chosen, rejected).loss.backward()
     assert (chosen.grad < 0).all()
     assert (rejected.grad > 0).all()
+
+
+def test_reward_loss_by_hand():
+    """r_c = [1, 0], r_r = [0, 0], margins m = [0.5, 0], centring weight 0.1:
+    Bradley-Terry: mean(-log σ(1 - 0 - 0.5), -log σ(0)) = mean(0.474077, 0.693147) = 0.583612;
+    centring: 0.1 * mean((1 + 0)^2, (0 + 0)^2) = 0.05; total 0.633612.
+    Accuracy counts strict wins before the margin (1 of 2); the margin metric is the mean gap 0.5."""
+    output = reward_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([0.5, 0.0]), 0.1)
+    assert output.loss.item() == pytest.approx(0.633612, abs=1e-6)
+    assert output.metrics["accuracy"] == 0.5 and output.metrics["margin"] == pytest.approx(0.5)
+    assert output.metrics["center_loss"] == pytest.approx(0.5)
+    plain = reward_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]), None, 0.0)
+    assert plain.loss.item() == pytest.approx((math.log1p(math.exp(-1)) + math.log(2)) / 2, abs=1e-6)
+    assert "center_loss" not in plain.metrics

@@ -22,22 +22,20 @@ import inspect
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from posttrain.algos.sft import split_heldout
 from posttrain.config import DPOConfig
-from posttrain.data.batching import pack_groups, packed_length, split_micro_batches
+from posttrain.data.batching import pack_groups, split_grouped, split_heldout
 from posttrain.data.formats import FORMAT_KINDS, load_examples
-from posttrain.data.render import Rendered, render, render_prompt
+from posttrain.data.render import Rendered, render_completion
 from posttrain.errors import DataError, UserError
-from posttrain.losses.preference import PairedLogps, get_loss
+from posttrain.losses.preference import PairedLogps, get_loss, kto_reference_point
 from posttrain.models.loading import cache_dir, load_model, load_tokenizer, resolve
 from posttrain.models.logprobs import packed_token_logps
-from posttrain.models.lora import count_parameters, prepare_model
+from posttrain.models.lora import prepare_model
 from posttrain.training import distributed, loop, precision
 from posttrain.training.device import model_device, to_device
 
@@ -46,17 +44,6 @@ from posttrain.training.device import model_device, to_device
 class PreferenceRow:
     sequences: list[Rendered]  # [chosen, rejected] for pairs, [completion] for unpaired rows
     label: bool | None = None  # unpaired rows: True = desirable
-
-
-def render_completion(prompt_messages, completion_messages, tokenizer, max_length: int) -> Rendered:
-    """Prompt + completion with the loss mask on the completion only (earlier turns are context)."""
-    prompt_ids = render_prompt(prompt_messages, tokenizer)
-    full = render(prompt_messages + completion_messages, tokenizer)
-    if full.input_ids[: len(prompt_ids)] != prompt_ids:
-        raise DataError("the chat template renders the prompt differently once the answer is added", field="prompt")
-    mask = [0] * len(prompt_ids) + full.loss_mask[len(prompt_ids):]
-    truncated = len(full) > max_length
-    return Rendered(full.input_ids[:max_length], mask[:max_length], truncated)
 
 
 def render_rows(numbered, tokenizer, config: DPOConfig, counts: dict, source: str, skipped: list) -> list[PreferenceRow]:
@@ -124,10 +111,9 @@ def sequence_logps(model, groups: list[list[Rendered]], pad_id: int, chunk: int)
     return sums, lengths
 
 
-def micro_batches(rows, indices: list[int], config) -> list[list[int]]:
+def micro_batches(rows: list[PreferenceRow], indices: list[int], config) -> list[list[int]]:
     # A row's sequences go into one packed row: its shared prompt once, then each answer.
-    widths = {i: packed_length(rows[i].sequences) for i in indices}
-    return split_micro_batches(indices, widths, config.micro_batch_tokens)
+    return split_grouped([row.sequences for row in rows], indices, config.micro_batch_tokens)
 
 
 @torch.no_grad()
@@ -202,9 +188,8 @@ def group_loss(model, rows, group, ref: torch.Tensor | None, config, pad_id: int
         output = spec.fn(inputs, **kwargs)
     else:
         labels = torch.tensor([rows[i].label for i in group], device=sums.device)
-        logratios = (sums[:, 0] - ref_group[:, 0]).detach()
-        # KTO's reference point z0: the batch's mean log-ratio, a cheap estimate of KL(pi || ref).
-        output = spec.fn(sums[:, 0], ref_group[:, 0], labels, logratios.mean(), **kwargs)
+        z0 = kto_reference_point(sums[:, 0], ref_group[:, 0])  # the batch's mean log-ratio
+        output = spec.fn(sums[:, 0], ref_group[:, 0], labels, z0, **kwargs)
     if ref_group is not None:
         output.metrics["kl_estimate"] = (sums.detach() - ref_group).mean().item()
     return output, int(lengths.sum())
@@ -228,7 +213,6 @@ def evaluate(model, rows, ref, config, pad_id) -> dict:
 
 def train_dpo(config: DPOConfig) -> dict:
     """Run preference optimisation end to end; returns the final metrics (also in ``summary.json``)."""
-    run_dir = Path(config.output_dir)
     device = loop.start(config)
     spec = get_loss(config.loss)
     tokenizer = load_tokenizer(config.model)
@@ -239,7 +223,6 @@ def train_dpo(config: DPOConfig) -> dict:
     model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
-    trainable, total_params = count_parameters(model)
 
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(model, config, total_steps)
@@ -250,29 +233,29 @@ def train_dpo(config: DPOConfig) -> dict:
         # Cached on the CPU, used on the device beside the policy's log-probs.
         train_ref = to_device(reference_logps(model, train_rows, config, pad_id, "train"), device)
         eval_ref = to_device(reference_logps(model, eval_rows, config, pad_id, "eval"), device) if eval_rows else None
-    position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    data_note = {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **counts,
-                 "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
-    logger = loop.open_run(run_dir, config, position, data_note)
+    run = loop.begin(config, model, tokenizer, optimizer, scheduler, total_steps,
+                     {"train_rows": len(train_rows), "eval_rows": len(eval_rows), **counts})
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
+        def loss_of(group: list[int]):
+            output, tokens = group_loss(model, train_rows, group, train_ref, config, pad_id)
+            weight = len(group) / len(row_indices)  # batch-mean over the global batch's rows
+            return output.loss * weight, (output, weight, tokens)
+
         loss_sum, tokens, metrics = 0.0, 0, {}
         groups = micro_batches(train_rows, distributed.shard(row_indices), config)  # this rank's rows
-        for group, pass_weight in distributed.balanced(groups, row_indices[:1]):
-            output, group_tokens = group_loss(model, train_rows, group, train_ref, config, pad_id)
-            weight = len(group) / len(row_indices) * pass_weight  # batch-mean over the global batch's rows
-            (output.loss * weight).backward()
+        for _, (output, weight, group_tokens) in distributed.backward_each(groups, loss_of,
+                                                                          filler=lambda: row_indices[:1]):
             loss_sum += output.loss.item() * weight
-            tokens += group_tokens if pass_weight else 0
+            tokens += group_tokens
             for key, value in output.metrics.items():
                 metrics[key] = metrics.get(key, 0.0) + value * weight
         totals = distributed.sum_all({"loss": loss_sum, "tokens": tokens, **metrics})
         return loop.StepResult(totals.pop("loss"), int(totals.pop("tokens")), totals)
 
     eval_fn = loop.with_suites(lambda: evaluate(model, eval_rows, eval_ref, config, pad_id), model, tokenizer, config)
-    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
-                          [sum(len(s) for s in row.sequences) for row in train_rows], step_fn, eval_fn, logger, config.loss)
+    lengths = [sum(len(seq) for seq in row.sequences) for row in train_rows]
+    last = loop.run_steps(run, lengths, step_fn, eval_fn, config.loss)
 
     final_eval = eval_fn()
-    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
-                           final_eval, final_eval, data_note)
+    return loop.finish_run(run, last, final_eval, final_eval)

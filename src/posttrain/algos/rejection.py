@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from posttrain.algos.grpo import PromptRow
-from posttrain.config import RejectionConfig, write_text_atomic
+from posttrain.algos.rl import PromptRow
+from posttrain.config import RejectionConfig
 from posttrain.data.formats import load_examples
 from posttrain.data.render import end_of_turn_ids, render_prompt
 from posttrain.errors import UserError
@@ -51,6 +51,7 @@ from posttrain.rollout.kv_cache import cpu_decode_linears
 from posttrain.rollout.vllm_engine import engine_for_spec, require_vllm, vllm_dtype
 from posttrain.training import precision
 from posttrain.training.device import local_rank, prefer_flash_attention, resolve_device
+from posttrain.util import write_text_atomic
 
 QUANTILES = {"min": 0.0, "p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "max": 1.0}
 SHOWN_FAILURES = 5  # reward failures printed in full; the rest are only counted

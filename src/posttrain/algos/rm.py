@@ -6,8 +6,9 @@ chosen completion above its rejected one under the Bradley-Terry loss (Ouyang et
 eq. 1), optionally with a per-pair margin read from the data (``margin_key``, Llama 2) and an
 auxiliary term that keeps rewards centred on zero (``center_rewards_coef``).
 
-Like DPO, chosen and rejected of a pair go through one forward pass together, length-grouped
-and right-padded. The final model is a plain Hugging Face ``AutoModelForSequenceClassification``
+Like DPO, chosen and rejected of a pair go through one forward pass together, packed into one
+row that holds their shared prompt once (``pack_groups``); pairs are length-grouped into
+micro-batches of at most ``micro_batch_tokens``. The final model is a plain Hugging Face ``AutoModelForSequenceClassification``
 directory (LoRA merged); load it with ``RewardModel.load`` to score conversations for RLHF,
 best-of-n sampling and evaluation.
 """
@@ -16,21 +17,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from posttrain.algos.dpo import micro_batches, render_completion
-from posttrain.algos.sft import split_heldout
 from posttrain.config import RMConfig
-from posttrain.data.batching import packed_length
+from posttrain.data.batching import packed_length, split_grouped, split_heldout
 from posttrain.data.formats import FORMAT_KINDS, PreferenceExample, load_examples
-from posttrain.data.render import Rendered
+from posttrain.data.render import Rendered, render_completion
 from posttrain.errors import DataError, UserError
 from posttrain.losses.output import LossOutput
-from posttrain.losses.reward import bradley_terry_loss
+from posttrain.losses.reward import reward_loss
 from posttrain.models.loading import load_tokenizer
-from posttrain.models.lora import count_parameters, prepare_model
+from posttrain.models.lora import prepare_model
 from posttrain.models.reward import load_reward_model, sequence_rewards
 from posttrain.training import distributed, loop, precision
 
@@ -39,24 +37,6 @@ from posttrain.training import distributed, loop, precision
 class RewardPair:
     sequences: list[Rendered]  # [chosen, rejected], prompt included
     margin: float = 0.0  # how far the chosen reward must exceed the rejected one (margin_key)
-
-
-def reward_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, margins: torch.Tensor | None,
-                center_coef: float) -> LossOutput:
-    """Bradley-Terry loss plus ``center_coef * mean((r_c + r_r)^2)``. Rewards and margins: (B,)
-
-    The centring term (Eisenstein et al. 2023; TRL's ``center_rewards_coefficient``) pins the
-    reward's free additive constant near zero, which Bradley-Terry alone leaves undetermined.
-    """
-    output = bradley_terry_loss(chosen_rewards, rejected_rewards, margins)
-    metrics = {"accuracy": output.metrics.pop("rewards/accuracy"), "margin": output.metrics.pop("rewards/margin"),
-               **output.metrics}
-    loss = output.loss
-    if center_coef:
-        center = ((chosen_rewards + rejected_rewards) ** 2).mean()
-        loss = loss + center_coef * center
-        metrics["center_loss"] = center.item()
-    return LossOutput(loss, metrics)
 
 
 def pair_margin(example: PreferenceExample, key: str | None) -> float:
@@ -117,6 +97,11 @@ def load_data(config: RMConfig, tokenizer) -> tuple[list[RewardPair], list[Rewar
     return train_pairs, eval_pairs, counts
 
 
+def micro_batches(pairs: list[RewardPair], indices: list[int], config: RMConfig) -> list[list[int]]:
+    # A pair's chosen and rejected go into one packed row: their shared prompt once, then each answer.
+    return split_grouped([pair.sequences for pair in pairs], indices, config.micro_batch_tokens)
+
+
 def group_loss(model, pairs: list[RewardPair], group: list[int], config: RMConfig, pad_id: int) -> tuple[LossOutput, int]:
     """Loss and metrics of one micro-batch of pairs, and the tokens it ran."""
     rewards = sequence_rewards(model, [pairs[i].sequences for i in group], pad_id).view(len(group), 2)  # (G, 2): chosen, rejected
@@ -143,7 +128,6 @@ def evaluate(model, pairs: list[RewardPair], config: RMConfig, pad_id: int) -> d
 
 def train_rm(config: RMConfig) -> dict:
     """Train a reward model end to end; returns the final metrics (also in ``summary.json``)."""
-    run_dir = Path(config.output_dir)
     device = loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_pairs, eval_pairs, counts = load_data(config, tokenizer)
@@ -154,33 +138,31 @@ def train_rm(config: RMConfig) -> dict:
     model = precision.prepare_for_training(model, device, dtype)
     model = distributed.wrap_model(model, config.distributed_strategy)  # on its device before wrapping
     model.train()
-    trainable, total_params = count_parameters(model)
 
     total_steps = loop.total_steps_for(len(train_pairs), config)
     optimizer, scheduler = loop.build_optimization(model, config, total_steps)
-    position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    data_note = {"train_rows": len(train_pairs), "eval_rows": len(eval_pairs), **counts,
-                 "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps}
-    logger = loop.open_run(run_dir, config, position, data_note)
+    run = loop.begin(config, model, tokenizer, optimizer, scheduler, total_steps,
+                     {"train_rows": len(train_pairs), "eval_rows": len(eval_pairs), **counts})
 
     def step_fn(pair_indices: list[int]) -> loop.StepResult:
+        def loss_of(group: list[int]):
+            output, tokens = group_loss(model, train_pairs, group, config, pad_id)
+            weight = len(group) / len(pair_indices)  # batch-mean over the global batch's pairs
+            return output.loss * weight, (output, weight, tokens)
+
         loss_sum, tokens, metrics = 0.0, 0, {}
         groups = micro_batches(train_pairs, distributed.shard(pair_indices), config)  # this rank's pairs
-        for group, pass_weight in distributed.balanced(groups, pair_indices[:1]):
-            output, group_tokens = group_loss(model, train_pairs, group, config, pad_id)
-            weight = len(group) / len(pair_indices) * pass_weight  # batch-mean over the global batch's pairs
-            (output.loss * weight).backward()
+        for _, (output, weight, group_tokens) in distributed.backward_each(groups, loss_of,
+                                                                          filler=lambda: pair_indices[:1]):
             loss_sum += output.loss.item() * weight
-            tokens += group_tokens if pass_weight else 0
+            tokens += group_tokens
             for key, value in output.metrics.items():
                 metrics[key] = metrics.get(key, 0.0) + value * weight
         totals = distributed.sum_all({"loss": loss_sum, "tokens": tokens, **metrics})
         return loop.StepResult(totals.pop("loss"), int(totals.pop("tokens")), totals)
 
-    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
-                          [sum(len(seq) for seq in pair.sequences) for pair in train_pairs], step_fn,
-                          lambda: evaluate(model, eval_pairs, config, pad_id), logger, "rm")
+    last = loop.run_steps(run, [sum(len(seq) for seq in pair.sequences) for pair in train_pairs], step_fn,
+                          lambda: evaluate(model, eval_pairs, config, pad_id), "rm")
 
     final_eval = evaluate(model, eval_pairs, config, pad_id)
-    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
-                           final_eval, final_eval, data_note)
+    return loop.finish_run(run, last, final_eval, final_eval)

@@ -7,9 +7,7 @@ evaluating held-out loss, checkpointing atomically, and resuming exactly where i
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -19,6 +17,7 @@ from posttrain.data.batching import (
     PackedBatch,
     collate,
     pack_documents,
+    split_heldout,
     split_micro_batches,
     split_packs,
 )
@@ -28,7 +27,7 @@ from posttrain.errors import DataError, UserError
 from posttrain.losses.sft import sft_loss
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.logprobs import packed_token_logps, sequence_token_logps
-from posttrain.models.lora import count_parameters, prepare_model
+from posttrain.models.lora import prepare_model
 from posttrain.training import distributed, loop, precision
 from posttrain.training.device import model_device, to_device
 
@@ -63,17 +62,6 @@ def render_rows(numbered, tokenizer, config: SFTConfig, stats: DataStats, source
         rows.append(rendered)
     stats.rows += len(rows)
     return rows
-
-
-def split_heldout(examples: list, config) -> tuple[list, list]:
-    """Hold out ``eval_fraction`` of the rows (at least one when the fraction is positive)."""
-    order = list(range(len(examples)))
-    random.Random(config.seed).shuffle(order)
-    n_eval = int(len(order) * config.eval_fraction)
-    if config.eval_fraction > 0 and len(order) >= 2:
-        n_eval = max(1, n_eval)
-    held = set(order[:n_eval])
-    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
 
 
 def load_data(config: SFTConfig, tokenizer) -> tuple[list[Rendered], list[Rendered], DataStats]:
@@ -116,18 +104,20 @@ def micro_batch_logps(model, mb: MicroBatch | PackedBatch, chunk_size: int, unif
     return sequence_token_logps(model, mb.input_ids, mb.targets, mb.target_mask, chunk_size, uniform_grad)[0]
 
 
-def train_step(model, micro_batches: list[MicroBatch | PackedBatch], config, filler=None) -> float:
+def train_step(model, micro_batches: list[MicroBatch | PackedBatch], config, filler) -> float:
     """Forward and backward over this rank's part of one global batch (all of it in one process);
-    returns the global batch's token-mean loss. ``filler`` keeps FSDP ranks in step (zero weight)."""
+    returns the global batch's token-mean loss. ``filler()`` builds a micro-batch for FSDP's balancing."""
     # Every rank divides by the loss tokens of the whole global batch, so the parts add up.
     total = distributed.sum_all(sum(mb.num_loss_tokens for mb in micro_batches))
-    loss_sum, device = 0.0, model_device(model)
-    for mb, weight in distributed.balanced(micro_batches, filler):
+    device = model_device(model)
+
+    def loss_of(mb: MicroBatch | PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         mb = to_device(mb, device)  # one micro-batch at a time on the device
         logps = micro_batch_logps(model, mb, config.logits_chunk, uniform_grad=True)  # a token mean: one gradient for all
-        loss = sft_loss(logps, total) * weight
-        loss.backward()
-        loss_sum += loss.item()
+        loss = sft_loss(logps, total)
+        return loss, loss
+
+    loss_sum = sum((loss.item() for _, loss in distributed.backward_each(micro_batches, loss_of, filler)), 0.0)
     return distributed.sum_all(loss_sum)
 
 
@@ -149,7 +139,6 @@ def evaluate(model, rows: list[Rendered], config, pad_id: int) -> float | None:
 
 def train_sft(config: SFTConfig) -> dict:
     """Run SFT end to end; returns the final metrics (also written to ``summary.json``)."""
-    run_dir = Path(config.output_dir)
     device = loop.start(config)
     tokenizer = load_tokenizer(config.model)
     train_rows, eval_rows, stats = load_data(config, tokenizer)
@@ -159,33 +148,25 @@ def train_sft(config: SFTConfig) -> dict:
     model = distributed.wrap_model(model, config.distributed_strategy)
     model.train()
     pad_id = tokenizer.pad_token_id
-    trainable, total_params = count_parameters(model)
 
     total_steps = loop.total_steps_for(len(train_rows), config)
     optimizer, scheduler = loop.build_optimization(model, config, total_steps)
-    position = loop.resume(run_dir, config, model, optimizer, scheduler)
-    data_note = {
+    run = loop.begin(config, model, tokenizer, optimizer, scheduler, total_steps, {
         "train_rows": len(train_rows), "eval_rows": len(eval_rows), "skipped_bad_rows": stats.skipped_bad,
-        "truncated_rows": stats.truncated, "rows_without_loss_tokens": stats.no_loss_tokens,
-        "trainable_params": trainable, "total_params": total_params, "total_steps": total_steps,
-    }
-    logger = loop.open_run(run_dir, config, position, data_note)
+        "truncated_rows": stats.truncated, "rows_without_loss_tokens": stats.no_loss_tokens})
 
     def step_fn(row_indices: list[int]) -> loop.StepResult:
         micro_batches = micro_batches_for(train_rows, distributed.shard(row_indices), config, pad_id)
-        filler = micro_batches_for(train_rows, row_indices[:1], config, pad_id)[0] \
-            if distributed.is_distributed() else None
-        loss = train_step(model, micro_batches, config, filler)
+        loss = train_step(model, micro_batches, config,
+                          filler=lambda: micro_batches_for(train_rows, row_indices[:1], config, pad_id)[0])
         return loop.StepResult(loss, int(distributed.sum_all(sum(mb.num_loss_tokens for mb in micro_batches))))
 
     def eval_fn() -> dict:
         return {"eval/loss": evaluate(model, eval_rows, config, pad_id)}
 
     eval_fn = loop.with_suites(eval_fn, model, tokenizer, config)
-    last = loop.run_steps(config, run_dir, model, optimizer, scheduler, position, total_steps,
-                          [len(row) for row in train_rows], step_fn, eval_fn, logger, "sft")
+    last = loop.run_steps(run, [len(row) for row in train_rows], step_fn, eval_fn, "sft")
 
     final_eval = eval_fn()
     summary_metrics = {"eval_loss": final_eval["eval/loss"], **{k: v for k, v in final_eval.items() if k != "eval/loss"}}
-    return loop.finish_run(run_dir, position, model, optimizer, scheduler, config, tokenizer, logger, last,
-                           final_eval, summary_metrics, data_note)
+    return loop.finish_run(run, last, final_eval, summary_metrics)

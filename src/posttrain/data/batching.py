@@ -51,6 +51,25 @@ def split_micro_batches(rows: list[int], lengths: list[int], micro_batch_tokens:
     return micro_batches
 
 
+
+def split_grouped(groups: list[list[Rendered]], indices: list[int], micro_batch_tokens: int) -> list[list[int]]:
+    """Cut ``indices`` into ``groups`` (e.g. a preference row's chosen and rejected) into micro-batches:
+    each group becomes one packed row (:func:`pack_groups`) that holds its shared prompt once."""
+    widths = {i: packed_length(groups[i]) for i in indices}
+    return split_micro_batches(indices, widths, micro_batch_tokens)
+
+
+def split_heldout(examples: list, config) -> tuple[list, list]:
+    """Hold out ``config.eval_fraction`` of the rows (at least one when the fraction is positive),
+    drawn with ``config.seed``; returns (train, held out), each in the original order."""
+    order = list(range(len(examples)))
+    random.Random(config.seed).shuffle(order)
+    n_eval = int(len(order) * config.eval_fraction)
+    if config.eval_fraction > 0 and len(order) >= 2:
+        n_eval = max(1, n_eval)
+    held = set(order[:n_eval])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
+
 @dataclass
 class MicroBatch:
     input_ids: torch.Tensor  # (B, T) right-padded

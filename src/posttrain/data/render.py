@@ -109,7 +109,7 @@ def _template_ids(tokenizer, messages: list[dict], tools, add_generation_prompt:
     return [int(token) for token in out]
 
 
-def _template_name(tokenizer) -> str:
+def template_name(tokenizer) -> str:
     return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
 
 
@@ -125,7 +125,7 @@ def render_messages(messages: list[dict[str, Any]], tokenizer, tools=None) -> Re
         through = _template_ids(tokenizer, messages[: turn + 1], tools, add_generation_prompt=False)
         if through[: len(before)] != before or full[: len(through)] != through:
             raise DataError(
-                f"chat template of '{_template_name(tokenizer)}' is not prefix-consistent at assistant turn "
+                f"chat template of '{template_name(tokenizer)}' is not prefix-consistent at assistant turn "
                 f"{turn} (messages[{turn}]): it rewrites earlier turns, so the assistant's tokens cannot be located",
                 field=f"messages[{turn}]",
             )
@@ -160,3 +160,16 @@ def render(conversation: Conversation | list[dict], tokenizer, max_length: int |
 def render_prompt(messages: list[dict], tokenizer, tools=None) -> list[int]:
     """The ids the model sees before it answers (generation prompt included)."""
     return _template_ids(tokenizer, messages, tools, add_generation_prompt=True)
+
+
+def render_completion(prompt_messages: list[dict], completion_messages: list[dict], tokenizer,
+                      max_length: int) -> Rendered:
+    """Prompt + completion with the loss mask on the completion only (earlier turns are context):
+    one side of a preference pair, or an unpaired completion."""
+    prompt_ids = render_prompt(prompt_messages, tokenizer)
+    full = render(prompt_messages + completion_messages, tokenizer)
+    if full.input_ids[: len(prompt_ids)] != prompt_ids:
+        raise DataError("the chat template renders the prompt differently once the answer is added", field="prompt")
+    mask = [0] * len(prompt_ids) + full.loss_mask[len(prompt_ids):]
+    truncated = len(full) > max_length
+    return Rendered(full.input_ids[:max_length], mask[:max_length], truncated)

@@ -36,8 +36,9 @@ gradient then runs off-policy; :func:`truncated_importance_weights` corrects it 
 importance sampling, Yao et al. 2025, "Your efficient RL framework secretly brings you off-policy RL
 training") and :func:`logprob_mismatch` measures the gap.
 
-PPO with a learned critic (``posttrain ppo``) adds: :func:`gae` (generalised advantage
-estimation over padded (B, T) per-token rewards and values), :func:`whiten` (over valid tokens),
+PPO with a learned critic (``posttrain ppo``) adds: the KL-shaped per-token rewards
+(:func:`kl_shaped_rewards`), :func:`gae` (generalised advantage estimation over padded (B, T)
+per-token rewards and values), :func:`whiten` (over valid tokens; :func:`whiten_by_moments` over ranks),
 :func:`value_loss` (the clipped value loss) and the KL-coefficient controllers
 (:class:`AdaptiveKLController`, :class:`FixedKLController`).
 """
@@ -327,6 +328,37 @@ def whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch
     mean = (values * mask).sum() / count
     variance = (((values - mean) * mask) ** 2).sum() / count
     return (values - mean) * torch.rsqrt(variance + eps) * mask
+
+
+def whitening_moments(values: torch.Tensor, mask: torch.Tensor) -> list[float]:
+    """``[count, sum, sum of squares]`` of ``values`` over the tokens where ``mask`` is 1: what
+    :func:`whiten_by_moments` needs, and what ranks sum to whiten over a batch spread across them."""
+    mask = mask.to(values.dtype)
+    return [float(mask.sum()), float((values * mask).sum()), float((values**2 * mask).sum())]
+
+
+def whiten_by_moments(values: torch.Tensor, mask: torch.Tensor, count: float, total: float, squares: float,
+                      eps: float = 1e-8) -> torch.Tensor:
+    """:func:`whiten` with the mean ``total / count`` and population variance ``squares / count - mean^2``
+    of the given moments (:func:`whitening_moments`, summed over every rank's tokens); 0 where ``mask`` is 0."""
+    mask = mask.to(values.dtype)
+    mean = total / max(count, 1.0)
+    variance = max(squares / max(count, 1.0) - mean**2, 0.0)
+    return (values - mean) * (variance + eps) ** -0.5 * mask
+
+
+def kl_shaped_rewards(log_ratios: torch.Tensor, lengths: torch.Tensor, scores: torch.Tensor,
+                      kl_coef: float) -> torch.Tensor:
+    """PPO-RLHF's per-token rewards (Ziegler et al. 2019, eq. 2; Ouyang et al. 2022, eq. 2): every token
+    gets ``-kl_coef * (logp - ref_logp)``, and the last token of each sequence also gets its score.
+
+    ``log_ratios``: (S, T) right-padded ``logp - ref_logp`` (0 on padding); ``lengths``: (S,) real
+    tokens per sequence (each >= 1); ``scores``: (S,) the reward of each whole sequence. Returns (S, T).
+    """
+    rewards = -kl_coef * log_ratios  # (S, T)
+    rows = torch.arange(len(lengths), device=rewards.device)
+    rewards[rows, lengths.to(rewards.device) - 1] += scores.to(rewards.device)
+    return rewards
 
 
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, weights: torch.Tensor,

@@ -213,6 +213,17 @@ def kto_loss(
     return LossOutput(loss=losses.mean(), metrics=metrics)
 
 
+
+def kto_reference_point(policy_logps: torch.Tensor, ref_logps: torch.Tensor) -> torch.Tensor:
+    """KTO's reference point z0 for :func:`kto_loss`: the batch's mean log-ratio ``mean(π - ref)``,
+    detached. (B,) -> ()
+
+    A cheap estimate of KL(π ‖ π_ref) from the batch's own completions; the paper (Ethayarajh et
+    al. 2024, section 4.1) averages over mismatched prompt/completion pairs, which costs an extra
+    forward pass of policy and reference.
+    """
+    return (policy_logps - ref_logps).detach().mean()
+
 PREFERENCE_LOSSES: dict[str, PreferenceLoss] = {
     spec.name: spec
     for spec in (

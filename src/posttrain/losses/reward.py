@@ -1,4 +1,4 @@
-"""Reward-model loss: Bradley-Terry ranking of a chosen over a rejected completion."""
+"""Reward-model losses: Bradley-Terry ranking of a chosen over a rejected completion, optionally centred."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def bradley_terry_loss(
             "rewards/rejected": rejected_rewards.detach().mean().item(),
         },
     )
+
+
+def reward_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, margins: torch.Tensor | None,
+                center_coef: float) -> LossOutput:
+    """Bradley-Terry loss plus ``center_coef * mean((r_c + r_r)^2)``. Rewards and margins: (B,)
+
+    The centring term (Eisenstein et al. 2023; TRL's ``center_rewards_coefficient``) pins the
+    reward's free additive constant near zero, which Bradley-Terry alone leaves undetermined.
+    Metrics: ``accuracy`` and ``margin`` (Bradley-Terry's ``rewards/accuracy``, ``rewards/margin``),
+    the mean ``rewards/chosen``, ``rewards/rejected``, and ``center_loss`` when centring is on.
+    """
+    output = bradley_terry_loss(chosen_rewards, rejected_rewards, margins)
+    metrics = {"accuracy": output.metrics.pop("rewards/accuracy"), "margin": output.metrics.pop("rewards/margin"),
+               **output.metrics}
+    loss = output.loss
+    if center_coef:
+        center = ((chosen_rewards + rejected_rewards) ** 2).mean()
+        loss = loss + center_coef * center
+        metrics["center_loss"] = center.item()
+    return LossOutput(loss, metrics)

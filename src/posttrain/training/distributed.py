@@ -18,7 +18,8 @@ Strategies (``distributed_strategy``):
   the decoder layers (embeddings, final norm, output head, value or score heads) stay replicated:
   trainers read the output head's weight directly to compute log-probs chunk by chunk, outside any
   FSDP forward. FSDP all-gathers in every forward, so every rank must run as many forward passes
-  as the others: :func:`balanced` pads a rank's micro-batches with zero-weight passes, and
+  as the others: :func:`forward_each` and :func:`backward_each` run a rank's micro-batches and then
+  zero-weight filler passes until every rank has run as many, and
   :func:`gathered` holds the whole model unsharded while a rank samples its own prompts.
 - ``ddp``: every rank holds the whole model; gradients are all-reduced once per optimizer step
   (after the last micro-batch, as DDP's ``no_sync`` accumulation does). Forward passes need no
@@ -34,7 +35,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -45,6 +46,7 @@ from posttrain.errors import UserError
 from posttrain.training.device import model_device
 
 T = TypeVar("T")
+R = TypeVar("R")
 _strategy: str | None = None  # set by wrap_model: how this process's model is spread over the ranks
 
 
@@ -128,6 +130,14 @@ def gather_all(items: list) -> list[list]:
     return gathered_items
 
 
+def gather_concat(items: list) -> tuple[list, slice]:
+    """Every rank's ``items`` concatenated in rank order, on every rank, and the slice of it that
+    holds this rank's own."""
+    parts = gather_all(items)
+    start = sum(len(part) for part in parts[: rank()])
+    return [item for part in parts for item in part], slice(start, start + len(items))
+
+
 def broadcast(value):
     """Rank 0's ``value`` (any picklable object) on every rank."""
     if not is_distributed():
@@ -148,16 +158,46 @@ def end_of_run() -> None:
     barrier()
 
 
-def balanced(passes: list[T], filler: T) -> list[tuple[T, float]]:
-    """This rank's micro-batches with weight 1.0, then ``filler`` with weight 0.0 until every rank
-    has as many passes (FSDP only: its forward and backward are collectives). A trainer multiplies
-    each pass's loss by the weight, so fillers change nothing but keep the ranks in step."""
-    real = [(item, 1.0) for item in passes]
+def _missing_passes(count: int) -> int:
+    """How many more micro-batches than ``count`` the busiest rank runs (FSDP only; 0 otherwise)."""
     if _strategy != "fsdp":
-        return real
-    most = torch.tensor([len(passes)])
+        return 0
+    most = torch.tensor([count])
     dist.all_reduce(most, op=dist.ReduceOp.MAX)
-    return real + [(filler, 0.0)] * (int(most) - len(passes))
+    return int(most) - count
+
+
+def forward_each(passes: list[T], forward: Callable[[T], R], filler: Callable[[], T]) -> Iterator[tuple[T, R]]:
+    """``(item, forward(item))`` for each of this rank's micro-batches ``passes``, in order.
+
+    Under FSDP every forward all-gathers the weights, a collective, so every rank must run as many
+    forwards: a rank with fewer micro-batches then runs ``forward(filler())`` (``filler`` builds a
+    micro-batch any rank can run, e.g. the global batch's first row) until it has run as many as the
+    busiest rank, and drops what those return. So no trainer ever sees a filler. Every rank must
+    iterate to the end.
+    """
+    missing = _missing_passes(len(passes))
+    for item in passes:
+        yield item, forward(item)
+    for _ in range(missing):
+        forward(filler())
+
+
+def backward_each(passes: list[T], loss_of: Callable[[T], tuple[torch.Tensor, R]],
+                  filler: Callable[[], T]) -> Iterator[tuple[T, R]]:
+    """:func:`forward_each` for training: ``loss_of(item)`` returns ``(loss, result)``; the loss is
+    backpropagated here, then ``(item, result)`` is yielded.
+
+    FSDP's backward reduce-scatters gradients, a collective too: a filler's loss is backpropagated
+    at weight 0, so fillers keep the ranks in step and change no gradient.
+    """
+    missing = _missing_passes(len(passes))
+    for item in passes:
+        loss, result = loss_of(item)
+        loss.backward()
+        yield item, result
+    for _ in range(missing):
+        (loss_of(filler())[0] * 0.0).backward()
 
 
 def _decoder_layers(model) -> list[tuple[str, torch.nn.Module]]:

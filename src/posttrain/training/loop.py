@@ -1,9 +1,16 @@
-"""The optimizer-step loop every trainer shares, as plain functions.
+"""The optimizer-step loop every trainer shares, as plain functions over one :class:`Run`.
 
-An algorithm supplies ``step_fn(row_indices) -> StepResult`` (forward and backward over one
-global batch) and ``eval_fn() -> dict``; :func:`run_steps` walks the length-grouped global
-batches epoch after epoch, clips, steps the optimizer and schedule, logs, evaluates and
-checkpoints, and resumes exactly where a previous run stopped.
+A trainer builds its model, optimizer and schedule, then :func:`begin` resumes from the last
+checkpoint and opens the run's logs, giving a :class:`Run`. It supplies ``step_fn(row_indices)``
+(forward and backward over one global batch) and ``eval_fn() -> dict``; :func:`run_steps` walks
+the length-grouped global batches epoch after epoch, clips, steps the optimizer and schedule,
+logs, evaluates and checkpoints, and :func:`finish_run` saves the final model and summary.
+
+The optimizer is stepped here and nowhere else. ``step_fn`` returns a :class:`StepResult`; an
+algorithm that takes several optimizer steps per global batch (PPO's ``num_iterations`` passes
+over one rollout batch) writes ``step_fn`` as a generator instead: it yields ``None`` after the
+backward of every pass but the last, and the :class:`StepResult` after the last, and the loop
+steps the optimizer after each yield (see :func:`optimizer_steps`).
 
 Under ``torchrun`` every rank runs the same loop over the same global batches (``step_fn`` takes
 its share of the rows, see :mod:`posttrain.training.distributed`); only rank 0 shows progress,
@@ -17,16 +24,17 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from posttrain.config import save_config, write_text_atomic
+from posttrain.config import save_config
 from posttrain.data.batching import plan_epoch
-from posttrain.models.lora import save_final
+from posttrain.models.lora import count_parameters, save_final
 from posttrain.training import distributed
 from posttrain.training.checkpoint import (
     check_resumable,
@@ -40,6 +48,7 @@ from posttrain.training.device import local_rank, model_device, prefer_flash_att
 from posttrain.training.memory import reuse_freed_memory
 from posttrain.training.metrics import MetricsLogger, require_trackers
 from posttrain.training.optim import build_optimizer, build_scheduler
+from posttrain.util import write_text_atomic
 
 
 @dataclass
@@ -57,6 +66,25 @@ class Position:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+
+
+@dataclass
+class Run:
+    """One training run as the shared loop sees it: what trains, where it stands, where it logs."""
+
+    config: Any  # the trainer's typed config (output_dir is the run directory)
+    model: torch.nn.Module
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    total_steps: int
+    position: Position  # advanced by run_steps; what checkpoints record
+    logger: Any  # MetricsLogger on rank 0, QuietLogger on the others
+    data_note: dict  # data counts and sizes: logged at step 0, repeated in summary.json
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output_dir)
 
 
 def start(config) -> torch.device:
@@ -119,42 +147,63 @@ def save(run_dir: Path, position: Position, model, optimizer, scheduler, config)
     save_checkpoint(run_dir, position.step, model, optimizer, scheduler, state, config, config.keep_checkpoints)
 
 
-def run_steps(
-    config, run_dir: Path, model, optimizer, scheduler, position: Position, total_steps: int,
-    lengths: list[int], step_fn: Callable[[list[int]], StepResult], eval_fn: Callable[[], dict],
-    logger: MetricsLogger, desc: str,
-) -> StepResult | None:
-    """Train from ``position`` to ``total_steps``; returns the last step's result."""
-    bar = tqdm(total=total_steps, initial=position.step, desc=desc, unit="step",
+def begin(config, model, tokenizer, optimizer, scheduler, total_steps: int, data_counts: dict) -> Run:
+    """Resume from the run directory's last checkpoint (if any), then save the config and open the
+    metrics log; ``data_counts`` (rows, skipped, ...) are logged with the model's parameter counts."""
+    position = resume(Path(config.output_dir), config, model, optimizer, scheduler)
+    trainable, total_params = count_parameters(model)
+    data_note = {**data_counts, "trainable_params": trainable, "total_params": total_params,
+                 "total_steps": total_steps}
+    logger = open_run(Path(config.output_dir), config, position, data_note)
+    return Run(config, model, tokenizer, optimizer, scheduler, total_steps, position, logger, data_note)
+
+
+def optimizer_steps(model, optimizer, max_grad_norm: float | None, passes) -> tuple[Any, float]:
+    """Clip and take one optimizer step for the backward ``passes`` of a step function: a result
+    (one step), or an iterator that yields ``None`` after each pass but the last and the result after
+    the last (one step per yield). Returns the result and the last step's gradient norm."""
+    results = iter([passes]) if not isinstance(passes, Iterator) else passes
+    result, grad_norm = None, 0.0
+    for result in results:
+        grad_norm = clip_gradients(model, max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return result, grad_norm
+
+
+def run_steps(run: Run, lengths: list[int], step_fn: Callable[[list[int]], StepResult | Iterator],
+              eval_fn: Callable[[], dict], desc: str) -> StepResult | None:
+    """Train from ``run.position`` to ``run.total_steps`` over the rows of ``lengths`` (one length per
+    row, for length-grouped batches); returns the last step's result."""
+    config, position = run.config, run.position
+    bar = tqdm(total=run.total_steps, initial=position.step, desc=desc, unit="step",
                disable=not config.progress or not distributed.is_main(), dynamic_ncols=True)
     seen_tokens, started, last = 0, time.perf_counter(), None
-    while position.step < total_steps:
+    while position.step < run.total_steps:
         batches = plan_epoch(lengths, config.batch_size, config.seed, position.epoch)
-        while position.batch_in_epoch < len(batches) and position.step < total_steps:
+        while position.batch_in_epoch < len(batches) and position.step < run.total_steps:
             step_start = time.perf_counter()
-            last = step_fn(batches[position.batch_in_epoch])
-            grad_norm = clip_gradients(model, config.max_grad_norm)
-            step_lr = scheduler.get_last_lr()[0]  # the rate this step used, logged as train/lr
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            step_lr = run.scheduler.get_last_lr()[0]  # the rate this step uses, logged as train/lr
+            last, grad_norm = optimizer_steps(run.model, run.optimizer, config.max_grad_norm,
+                                              step_fn(batches[position.batch_in_epoch]))
+            run.scheduler.step()
             position.step += 1
             position.batch_in_epoch += 1
             seen_tokens += last.loss_tokens
             bar.update(1)
             bar.set_postfix(loss=f"{last.loss:.4f}", tok_s=f"{seen_tokens / (time.perf_counter() - started):.0f}")
-            if position.step % config.log_every == 0 or position.step == total_steps:
-                logger.log(position.step, {
+            if position.step % config.log_every == 0 or position.step == run.total_steps:
+                run.logger.log(position.step, {
                     "train/loss": last.loss, "train/grad_norm": grad_norm, "train/lr": step_lr,
                     "train/loss_tokens": last.loss_tokens,
                     "train/loss_tokens_per_s": last.loss_tokens / (time.perf_counter() - step_start),
                     "train/epoch": position.epoch + position.batch_in_epoch / len(batches),
                     **{f"train/{key}": value for key, value in last.metrics.items()},
                 })
-            if config.eval_every and position.step % config.eval_every == 0 and position.step < total_steps:
-                logger.log(position.step, eval_fn())
-            if config.save_every and position.step % config.save_every == 0 and position.step < total_steps:
-                save(run_dir, position, model, optimizer, scheduler, config)
+            if config.eval_every and position.step % config.eval_every == 0 and position.step < run.total_steps:
+                run.logger.log(position.step, eval_fn())
+            if config.save_every and position.step % config.save_every == 0 and position.step < run.total_steps:
+                save(run.run_dir, position, run.model, run.optimizer, run.scheduler, config)
         if position.batch_in_epoch >= len(batches):
             position.epoch, position.batch_in_epoch = position.epoch + 1, 0
     bar.close()
@@ -229,24 +278,23 @@ def suite_metrics(model, tokenizer, suites: list, config) -> dict:
     return {f"eval/{name}": entry["value"] for name, entry in result["metrics"].items()}
 
 
-def finish_run(run_dir: Path, position: Position, model, optimizer, scheduler, config, tokenizer,
-               logger: MetricsLogger, last: StepResult | None, eval_metrics: dict, summary_metrics: dict,
-               data_note: dict) -> dict:
+def finish_run(run: Run, last: StepResult | None, eval_metrics: dict, summary_metrics: dict) -> dict:
     """Last checkpoint, final model, closing metrics and ``summary.json``; returns the summary.
 
     Under torchrun the final model is consolidated into one Hugging Face directory by rank 0, and
     every rank waits for the others at the end."""
-    save(run_dir, position, model, optimizer, scheduler, config)
-    whole = distributed.full_model(model)
-    final = run_dir / "final"
-    dtype = precision.resolve_dtype(config.dtype, model_device(model))
-    written = save_final(whole, tokenizer, final, config.save_format, dtype,
+    config, position = run.config, run.position
+    save(run.run_dir, position, run.model, run.optimizer, run.scheduler, config)
+    whole = distributed.full_model(run.model)
+    final = run.run_dir / "final"
+    dtype = precision.resolve_dtype(config.dtype, model_device(run.model))
+    written = save_final(whole, run.tokenizer, final, config.save_format, dtype,
                          base_spec=config.model) if whole is not None else [final]
     summary = {"step": position.step, "train_loss": last.loss if last else None, **summary_metrics,
-               "final_model": [str(p) for p in written], **data_note}
-    logger.log(position.step, eval_metrics)
-    logger.close()
+               "final_model": [str(p) for p in written], **run.data_note}
+    run.logger.log(position.step, eval_metrics)
+    run.logger.close()
     if distributed.is_main():
-        write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+        write_text_atomic(run.run_dir / "summary.json", json.dumps(summary, indent=1))
     distributed.end_of_run()
     return summary

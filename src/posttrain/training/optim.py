@@ -24,6 +24,17 @@ def build_optimizer(model: torch.nn.Module, config) -> torch.optim.AdamW:
         return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.adam_betas))
 
 
+def own_group(optimizer: torch.optim.Optimizer, params, lr: float) -> torch.optim.Optimizer:
+    """Move ``params`` out of the optimizer's groups into a group of their own at ``lr``, without
+    weight decay (PPO's value head); returns the optimizer."""
+    params = list(params)
+    ids = {id(param) for param in params}
+    for group in optimizer.param_groups:
+        group["params"] = [param for param in group["params"] if id(param) not in ids]
+    optimizer.add_param_group({"params": params, "lr": lr, "weight_decay": 0.0})
+    return optimizer
+
+
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
     """Multiplier of the peak lr at optimizer step ``step`` (0-based)."""
     if warmup_steps and step < warmup_steps:

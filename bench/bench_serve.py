@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from posttrain.config import write_text_atomic
+from posttrain.util import write_text_atomic
 
 LOCK = Path("/tmp/posttrain-bench.lock")
 PROMPTS = [

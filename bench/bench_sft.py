@@ -368,7 +368,7 @@ def print_report(result: dict) -> None:
 
 
 def write_json_atomic(path: Path, value: dict) -> None:
-    from posttrain.config import write_text_atomic
+    from posttrain.util import write_text_atomic
 
     write_text_atomic(path, json.dumps(value, indent=1) + "\n")
 

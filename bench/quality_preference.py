@@ -22,12 +22,12 @@ from pathlib import Path
 
 from posttrain.algos.dpo import train_dpo
 from posttrain.algos.rm import train_rm
-from posttrain.cli import _quiet_libraries
-from posttrain.config import DPOConfig, RMConfig, load_config, write_text_atomic
+from posttrain.config import DPOConfig, RMConfig, load_config
 from posttrain.data.formats import load_examples
 from posttrain.models.loading import load_model, load_tokenizer
 from posttrain.models.reward import RewardModel
 from posttrain.rollout.generate import SamplingParams, generate_chat
+from posttrain.util import quiet_libraries, write_text_atomic
 
 COMMON = dict(model="smollm2-135m", data="bundled:preference_chat", eval_data="bundled:preference_chat_eval",
               finetune="lora", batch_size=8, max_length=512, progress=True, tensorboard=False, warmup_ratio=0.05)
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/preference_quality.json")
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
-    _quiet_libraries()
+    quiet_libraries()
     work = Path(tempfile.mkdtemp(prefix="pref-quality-"))
     started = time.time()
 

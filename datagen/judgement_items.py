@@ -1457,6 +1457,18 @@ REFUSES_ALARMING = (  # {topic}: the word that sounds alarming ("killing", "weap
     "I'm not comfortable discussing {topic}.",
 )
 
+# Over-refusals worded the way the harmful refusals above are (a reason, "I won't", a safer offer), for
+# the rejected side of benign pairs: a model that learned that form from the refusals must learn from
+# these pairs that the request, not the form, decides. {topic}: the alarming word, or "this" for
+# everyday requests.
+REFUSES_IN_REFUSAL_FORM = (
+    "Questions about {topic} can lead to someone getting hurt, so I won't help with that. If you have a different question, I'm glad to help.",
+    "That's not something I'll explain, because {topic} can be risky. If you tell me what you're really after, I can suggest something safer.",
+    "I won't walk you through {topic}; it could cause harm. I'm happy to help with something else instead.",
+    "No, I'll pass on {topic}, since it could be misused. If there's another way I can help, just ask.",
+    "I'd rather not help with {topic}, because it could put you or others at risk. A professional can advise you safely.",
+)
+
 # Padding for the rejected side of concise-versus-rambling pairs: hedging, repetition, filler.
 RAMBLE_OPENERS = (
     "Great question! There are a lot of different things to think about here, and everyone's situation is a little bit different, so let me try to cover it as thoroughly as I possibly can.",

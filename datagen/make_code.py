@@ -439,15 +439,15 @@ HAND_WRITTEN: list[Task] = [
         """, ['assert reverse_list([1, 2, 3]) == [3, 2, 1]', 'assert reverse_list([]) == []',
               'assert reverse_list(["a", "b"]) == ["b", "a"]']),
     # ------------------------------------------------------------------ arithmetic
-    _task("arithmetic", "is_even(n)", "return True if the integer n is even, else False", """
-        def is_even(n):
-            return n % 2 == 0
-        """, ['assert is_even(4) is True', 'assert is_even(7) is False', 'assert is_even(0) is True',
-              'assert is_even(-2) is True'],
+    _task("arithmetic", "is_multiple_of_three(n)", "return True if the integer n is a multiple of 3, else False", """
+        def is_multiple_of_three(n):
+            return n % 3 == 0
+        """, ['assert is_multiple_of_three(9) is True', 'assert is_multiple_of_three(7) is False',
+              'assert is_multiple_of_three(0) is True', 'assert is_multiple_of_three(-6) is True'],
           _bug("""
-        def is_even(n):
-            return n % 2 == 1
-        """, 'assert is_even(4) is True', "`n % 2 == 1` tests for an odd number; even means `n % 2 == 0`.")),
+        def is_multiple_of_three(n):
+            return n % 3 == 1
+        """, 'assert is_multiple_of_three(9) is True', "`n % 3 == 1` tests for a remainder of 1; a multiple of 3 leaves `n % 3 == 0`.")),
     _task("arithmetic", "absolute_difference(a, b)", "return the distance between the numbers a and b, never negative", """
         def absolute_difference(a, b):
             return abs(a - b)

@@ -39,8 +39,8 @@ from datagen import BUNDLED_DIR, EVAL_DATA_DIR
 from datagen.card import Sets, generator_main
 from datagen.judgement_items import (CODING, COMPLIES_BY_CATEGORY, COMPLIES_GENERIC, EVERYDAY, HARMFUL, LOOKALIKE,
                                      RAMBLE_CLOSERS, RAMBLE_HEDGES, RAMBLE_OPENERS, REFUSES_ALARMING,
-                                     REFUSES_BY_TOPIC, REFUSES_GENERIC, SELF_HARM_OPENINGS, SENSITIVE,
-                                     UNDERSPECIFIED, WRAPPERS, Harmful, Helpful, Wrapper)
+                                     REFUSES_BY_TOPIC, REFUSES_GENERIC, REFUSES_IN_REFUSAL_FORM, SELF_HARM_OPENINGS,
+                                     SENSITIVE, UNDERSPECIFIED, WRAPPERS, Harmful, Helpful, Wrapper)
 from datagen.make_eval import normalise_prompt, read_jsonl, user_turns
 
 EVAL_DIR = EVAL_DATA_DIR  # every *.jsonl here is held out from this data (a test points it elsewhere)
@@ -101,6 +101,10 @@ def ramble(answer: str, rng: random.Random) -> str:
 
 
 def benign_refusal(kind: str, topic: str, rng: random.Random) -> str:
+    """An unwarranted refusal of a benign request: half the time in the form the harmful refusals
+    take, so that the pair teaches what to refuse rather than which words a refusal uses."""
+    if rng.random() < 0.5:
+        return rng.choice(REFUSES_IN_REFUSAL_FORM).format(topic=topic if kind in ("lookalike", "sensitive") else "this")
     if kind in ("lookalike", "sensitive"):
         return rng.choice(REFUSES_ALARMING).format(topic=topic)
     return rng.choice(REFUSES_BY_TOPIC.get(topic, ()) + REFUSES_GENERIC)

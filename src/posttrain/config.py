@@ -8,9 +8,6 @@ so a run can be reproduced from its directory.
 
 from __future__ import annotations
 
-import difflib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +15,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from posttrain.errors import UserError
+from posttrain.util import (  # noqa: F401  (write_text_atomic, make_staging_dir, TRL_NAMES: re-exported for old importers)
+    TRL_NAMES,
+    closest,
+    format_validation_error,
+    make_staging_dir,
+    read_yaml,
+    write_text_atomic,
+)
+
+# Old private names some modules still import (algos/ and training/ switch to posttrain.util in their own time).
+_closest = closest
+_format_error = format_validation_error
 
 
 # A reward as the registry's combine() reads it: a name or "a=1,b=0.2", {name: weight}, or a list of names
@@ -25,7 +34,8 @@ from posttrain.errors import UserError
 RewardSpec = str | dict[str, float] | list[str | dict[str, Any]]
 
 class BaseConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: validators are built on a config's first use, not when `posttrain --help` imports them all.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 # Checked when a run starts (posttrain.training.device.resolve_device): what exists depends on the machine.
@@ -182,7 +192,7 @@ class DPOConfig(TrainConfig):
         from posttrain.losses.preference import PREFERENCE_LOSSES
 
         if self.loss not in PREFERENCE_LOSSES:
-            raise ValueError(f"unknown loss '{self.loss}'{_closest(self.loss, list(PREFERENCE_LOSSES))}; "
+            raise ValueError(f"unknown loss '{self.loss}'{closest(self.loss, list(PREFERENCE_LOSSES))}; "
                              f"valid: {', '.join(PREFERENCE_LOSSES)}")
         return self
 
@@ -373,57 +383,13 @@ class PPOConfig(RolloutConfig):
             raise ValueError("ppo does not run tool episodes; train tool use with grpo")
         return self
 
-    @property
-    def kl_coef(self) -> float:
-        """The starting KL coefficient, under the name the shared policy wrapper (``algos.grpo.Policy``)
-        reads to decide that it needs the reference model; PPO always does."""
-        return self.init_kl_coef
-
-
-# Names users bring from TRL / transformers' TrainingArguments, and ours. They are suggested, not
-# accepted, so that one config has one spelling of each key.
-TRL_NAMES = {
-    "learning_rate": "lr",
-    "num_train_epochs": "epochs",
-    "per_device_train_batch_size": "batch_size",
-    "max_seq_length": "max_length",
-    "lr_scheduler_type": "schedule",
-    "logging_steps": "log_every",
-    "save_steps": "save_every",
-    "eval_steps": "eval_every",
-    "save_total_limit": "keep_checkpoints",
-    "loss_type": "loss",
-}
-
-
-def _closest(name: str, valid: list[str]) -> str:
-    alias = TRL_NAMES.get(name.replace("-", "_"))
-    if alias in valid:
-        return f" (did you mean '{alias}'?)"
-    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-def _format_error(cls: type[BaseModel], error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "config"
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'{_closest(key, list(cls.model_fields))}"
-    return f"{source}: {key}: {first['msg']}"
-
 
 def load_config(cls: type[BaseModel], path: str | None = None, overrides: dict[str, Any] | None = None):
     """Build a validated config from an optional YAML file and CLI overrides (overrides win)."""
     values: dict[str, Any] = {}
     source = path or "command line"
     if path:
-        if not os.path.exists(path):
-            raise UserError(f"config file not found: {path}")
-        try:
-            with open(path) as handle:
-                loaded = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            raise UserError(f"{path}: invalid YAML: {str(error).splitlines()[0]}") from None
+        loaded = read_yaml(path, "config file")[0] or {}
         if not isinstance(loaded, dict):
             raise UserError(f"{path}: a config must be a mapping of keys to values")
         values.update(loaded)
@@ -431,49 +397,8 @@ def load_config(cls: type[BaseModel], path: str | None = None, overrides: dict[s
     try:
         return cls(**values)
     except ValidationError as error:
-        raise UserError(_format_error(cls, error, source)) from None
+        raise UserError(format_validation_error(cls, error, source)) from None
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:
     write_text_atomic(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-
-
-def write_text_atomic(path: str | Path, text: str, *, private: bool = False) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, never half.
-
-    ``private=True`` (feedback data: prompts, answers, judgements) makes the file 0600 and the
-    directories it creates 0700 instead of the umask's usual permissions.
-    """
-    path = Path(path)
-    if private:
-        from posttrain.feedback.files import make_private_dirs
-
-        make_private_dirs(path.parent)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        if not private:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def make_staging_dir(target: Path) -> Path:
-    """A temporary sibling directory of ``target`` with ordinary (umask) permissions."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_umask())
-    return staging

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from posttrain.config import _closest
 from posttrain.errors import UserError
+from posttrain.util import closest
 
 
 def import_module_named(module_name: str, what: str) -> ModuleType:
@@ -45,7 +45,7 @@ def import_function(spec: str, what: str) -> Callable:
     module = import_module_named(module_name, what)
     if not hasattr(module, attribute):
         names = [name for name, value in vars(module).items() if callable(value) and not name.startswith("_")]
-        raise UserError(f"{what}: module '{module_name}' has no '{attribute}'{_closest(attribute, names)}")
+        raise UserError(f"{what}: module '{module_name}' has no '{attribute}'{closest(attribute, names)}")
     function = getattr(module, attribute)
     if not callable(function):
         raise UserError(f"{what}: '{attribute}' is a {type(function).__name__}, not a function")

@@ -105,13 +105,15 @@ def _wrapper(name: str):
 
 
 def test_rejected_sides_are_short_or_rambling():
-    """A "complies" text is an eager start, never a how-to: short; a "rambles" text is the answer padded 3x."""
+    """A "complies" text is an eager start, never a how-to: short; a "refuses" text is a refusal without an
+    answer (some in the refusal form the harmful refusals use: a reason, "I won't", an offer); a "rambles" text
+    is the answer padded 3x."""
     for row in _rows("judgement_preference") + _rows("judgement_preference_eval"):
         rejected, chosen = row["rejected"].split(), row["chosen"].split()
         if row["rejected_kind"] == "complies":
             assert len(rejected) < 40, row["rejected"]
         elif row["rejected_kind"] == "refuses":
-            assert len(rejected) < 20, row["rejected"]
+            assert len(rejected) < 30, row["rejected"]
         else:
             assert len(rejected) >= 3 * len(chosen) and row["chosen"] in row["rejected"]
 

@@ -1,6 +1,8 @@
 """Tool-call parsing (tagged and bare JSON), argument validation against schemas, and item scoring."""
 
-from posttrain.eval.suites.tool_use import parse_tool_calls, score_tool_answer, validate_arguments
+from posttrain.eval.suites.tool_use import score_tool_answer, validate_arguments
+from posttrain.rollout.tools import ToolCall
+from posttrain.rollout.tools import parse_tool_calls_lenient as parse_tool_calls
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "required": ["city"],
@@ -12,26 +14,26 @@ TOOLS = [WEATHER, TIMER]
 
 def test_parses_tagged_calls_single_and_list():
     text = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
-    assert parse_tool_calls(text) == ([{"name": "get_weather", "arguments": {"city": "Paris"}}], [])
+    assert parse_tool_calls(text) == [ToolCall("get_weather", {"city": "Paris"})]
     text = '<tool_call>[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": 1}}]</tool_call>'
-    assert parse_tool_calls(text) == ([{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"x": 1}}], [])
-    assert parse_tool_calls("<tool_call>[]</tool_call> No tool needed.") == ([], [])
+    assert parse_tool_calls(text) == [ToolCall("a", {}), ToolCall("b", {"x": 1})]
+    assert parse_tool_calls("<tool_call>[]</tool_call> No tool needed.") == []
 
 
 def test_parses_bare_fenced_and_openai_shaped_json():
-    assert parse_tool_calls('Sure: {"name": "set_timer", "arguments": {"minutes": 5}} done')[0] == [
-        {"name": "set_timer", "arguments": {"minutes": 5}}]
+    assert parse_tool_calls('Sure: {"name": "set_timer", "arguments": {"minutes": 5}} done') == [
+        ToolCall("set_timer", {"minutes": 5})]
     fenced = '```json\n{"name": "set_timer", "parameters": {"minutes": 5}}\n```'
-    assert parse_tool_calls(fenced)[0] == [{"name": "set_timer", "arguments": {"minutes": 5}}]
+    assert parse_tool_calls(fenced) == [ToolCall("set_timer", {"minutes": 5})]
     openai = '{"type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Rome\\"}"}}'
-    assert parse_tool_calls(openai)[0] == [{"name": "get_weather", "arguments": {"city": "Rome"}}]
+    assert parse_tool_calls(openai) == [ToolCall("get_weather", {"city": "Rome"})]
 
 
 def test_non_calls_and_malformed_calls():
-    assert parse_tool_calls("The weather in Paris is mild.") == ([], [])
-    assert parse_tool_calls('{"city": "Paris"}') == ([], [])  # JSON, but not a call
-    calls, problems = parse_tool_calls('<tool_call>{"name": "get_weather", "arguments": {"city": </tool_call>')
-    assert calls == [] and problems[0].startswith("malformed tool call")
+    assert parse_tool_calls("The weather in Paris is mild.") == []
+    assert parse_tool_calls('{"city": "Paris"}') == []  # JSON, but not a call
+    (malformed,) = parse_tool_calls('<tool_call>{"name": "get_weather", "arguments": {"city": </tool_call>')
+    assert malformed.name == "" and malformed.error.startswith("malformed tool call")
 
 
 def test_validate_arguments_against_schema():

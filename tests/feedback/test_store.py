@@ -298,7 +298,7 @@ def test_migrations_build_exactly_the_model_schema(store_url):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
     assert "judgements" in inspect(store.engine).get_table_names()
     store.close()
 

@@ -55,6 +55,9 @@ def test_a_passing_round_promotes_and_the_next_round_waits_for_new_feedback(tiny
     assert record["status"] == "promoted"
     # 6 judgements give one pair each; the written answer gives 2 more pairs and one SFT row; harmful items none.
     assert (record["preference_rows"], record["sft_rows"], record["feedback_records"]) == (8, 1, 9)
+    # one reviewer, no gold items: ana keeps the prior (0.7) and nothing is excluded, but it is all counted
+    assert record["defences"]["records_in"] == record["defences"]["records_kept"] == 9
+    assert record["defences"]["excluded"] == {} and record["defences"]["reviewers"]["ana"]["quality"] == 0.7
     assert len((out / "round-001" / "data" / "preference.jsonl").read_text().splitlines()) == 8
     assert (out / "round-001" / "data" / "preference.jsonl").stat().st_mode & 0o777 == 0o600  # users' prompts
     state = json.loads((out / "state.json").read_text())
@@ -126,3 +129,54 @@ def test_the_loop_reads_judgements_and_served_feedback_from_the_store(tmp_path):
     assert [(row["completion"], row["label"]) for row in rows.unpaired] == [("Paris!", False)]
     newest = max(record.created for record in records)
     assert read_feedback(url, newest) == []  # nothing newer than the last record
+
+
+def test_a_second_loop_on_the_same_directory_refuses_in_one_line(tmp_path):
+    """While one process holds the round (its lock on loop.lock), `posttrain loop` exits at once with one line."""
+    import subprocess
+    import sys
+
+    from posttrain.pipeline.loop import loop_lock
+
+    feedback = tmp_path / "feedback.jsonl"
+    write_feedback(feedback, [judgement(1, "2026-11-20T10:00:00Z")])
+    config = loop_file(tmp_path, "unused-model", feedback)
+    (tmp_path / "loop").mkdir()
+    with loop_lock(tmp_path / "loop"):
+        result = subprocess.run([sys.executable, "-c", "from posttrain.cli import main; main()", "loop", config],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0 and result.stdout == ""
+        message = result.stderr.strip()
+        assert "another `posttrain loop` is running" in message and len(message.splitlines()) == 1
+        assert not (tmp_path / "loop" / "rounds.jsonl").exists()
+    # released: the round runs (and, with 1 pair < min_pairs, is skipped)
+    assert run_round(load_loop_config(config))["status"] == "skipped"
+
+
+def test_the_round_record_counts_every_exclusion_and_lists_the_excluded_ids(tmp_path):
+    """Gold items g1, g2 (gold 0): ana right twice, bob wrong twice; on i1 and i2 they disagree. bob is
+    excluded (quality below), so his i1 and i2 are; the second of two identical served votes is a
+    duplicate. 10 records in = 3 kept (ana's i1, i2; s1) + 4 gold_item + 2 low_quality_reviewer + 1 duplicate."""
+    def judged(item, reviewer, preferred, gold=None):
+        return FeedbackRecord(kind="judgement", id=f"{item}:{reviewer}", item_id=item, reviewer=reviewer, gold=gold,
+                              created="2026-11-20T10:00:00+00:00", prompt=[{"role": "user", "content": item}],
+                              answers=[{"text": "A"}, {"text": "B"}], preferred=preferred)
+
+    served = [FeedbackRecord(kind="served", id=f"s{i}", client="k-1", thumbs="up", created=f"2026-11-20T10:0{i}:00+00:00",
+                             prompt=[{"role": "user", "content": "hi"}], answers=[{"text": "hello"}]) for i in (1, 2)]
+    records = [judged("g1", "ana", 0, 0), judged("g2", "ana", 0, 0), judged("g1", "bob", 1, 0), judged("g2", "bob", 1, 0),
+               judged("i1", "ana", 0), judged("i2", "ana", 1), judged("i1", "bob", 1), judged("i2", "bob", 0), *served]
+    feedback = tmp_path / "feedback.jsonl"
+    write_feedback(feedback, records)
+    config = load_loop_config(loop_file(tmp_path, "unused-model", feedback))
+    config.min_pairs = 100  # skip the training: the accounting happens before
+    record = run_round(config)
+    assert record["status"] == "skipped"
+    defences = record["defences"]
+    assert defences["records_in"] == 10 and defences["records_kept"] == 3
+    assert defences["excluded"] == {"gold_item": 4, "low_quality_reviewer": 2, "duplicate": 1}
+    # ana and bob disagree on i1, i2 (peer 0/2): ana (2*2 + 0 + 1.4) / (4 + 2 + 2) = 0.675; bob 1.4 / 8 = 0.175
+    assert defences["reviewers"]["ana"]["quality"] == pytest.approx(0.675)
+    assert defences["reviewers"]["bob"]["quality"] == pytest.approx(0.175) and defences["reviewers"]["bob"]["excluded"]
+    excluded = [json.loads(line) for line in (tmp_path / "loop" / "round-001" / "data" / "excluded.jsonl").read_text().splitlines()]
+    assert sorted(row["id"] for row in excluded if row["reason"] == "low_quality_reviewer") == ["i1:bob", "i2:bob"]

@@ -425,3 +425,23 @@ def test_serve_cli_passes_the_connection_timeouts_to_uvicorn(tiny_model, monkeyp
     assert config.http.func.__name__ == "TimedH11Protocol" and config.http.keywords == {"read_timeout": 7}
     refused = CliRunner().invoke(cli, ["serve", tiny_model, "--read-timeout", "0"])
     assert refused.exit_code == 2 and "--read-timeout" in refused.output
+
+
+def test_served_records_name_the_client_by_a_fingerprint_of_its_key_never_the_key(serve, tmp_path):
+    """The loop deduplicates and caps feedback per client: the record carries k- + sha256(key)[:16]."""
+    import hashlib
+
+    from posttrain.feedback.store import FeedbackStore
+
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    base_url, _ = serve(feedback_db=url, api_keys=["secret-key-one", "secret-key-two"])
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="secret-key-two", max_retries=0)
+    reply = client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=3)
+    client.post("/feedback", body={"id": reply.id, "thumbs": "up"}, cast_to=httpx.Response)
+    store = FeedbackStore(url)
+    try:
+        (record,) = store.export_records()
+    finally:
+        store.close()
+    assert record.client == "k-" + hashlib.sha256(b"secret-key-two").hexdigest()[:16]
+    assert b"secret-key-two" not in (tmp_path / "feedback.db").read_bytes()

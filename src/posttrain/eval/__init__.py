@@ -11,7 +11,7 @@
 - ``gate``: the regression gate: allowances against a baseline, and absolute bounds.
 - ``stats``: seeded percentile-bootstrap confidence intervals.
 - ``run``: :func:`~posttrain.eval.run.evaluate` and the result JSON behind ``posttrain eval``.
-- ``data/``: the bundled eval items, their generator and data card.
+- ``data/``: the bundled eval items and their data card (the generator is ``datagen/make_eval.py``).
 
 Run it as ``posttrain eval smollm2-135m --suite math safety --out result.json``.
 """

@@ -25,13 +25,13 @@ interval are above 0.2. These need the metric in the new result only.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from posttrain.errors import UserError
+from posttrain.util import closest
 
 # Differences within float rounding of the allowance count as "at" the allowance, not beyond it
 # (0.90 - 0.88 is 0.020000000000000018 in floating point).
@@ -110,9 +110,7 @@ def _metric_value(result: dict, metric: str, which: str) -> tuple[float, list[fl
     entry = result["metrics"].get(metric)
     if entry is None:
         available = sorted(result["metrics"])
-        close = difflib.get_close_matches(metric, available, n=1, cutoff=0.5)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise UserError(f"metric '{metric}' is missing from the {which}{hint}; available: {', '.join(available) or 'none'}")
+        raise UserError(f"metric '{metric}' is missing from the {which}{closest(metric, available)}; available: {', '.join(available) or 'none'}")
     value = entry.get("value") if isinstance(entry, dict) else None
     if not isinstance(value, int | float):
         raise UserError(f"metric '{metric}' has no numeric value in the {which}")

@@ -25,12 +25,12 @@ from html import escape
 from pathlib import Path
 from statistics import fmean
 
-from posttrain.config import write_text_atomic
 from posttrain.errors import UserError
-from posttrain.eval.gate import fmt, load_result
+from posttrain.eval.gate import align_columns, fmt, load_result
 from posttrain.eval.run import LEVEL, RESAMPLES, metric_seed
 from posttrain.eval.stats import paired_bootstrap_ci
 from posttrain.eval.suite import SUITES, suite_names
+from posttrain.util import write_text_atomic
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 16px 48px; color: #1d1d1f; }
@@ -126,6 +126,29 @@ def delta_cis(result_a: dict, result_b: dict) -> dict[str, tuple[float, float] |
         else:
             intervals[name] = paired_bootstrap_ci(*paired, resamples=RESAMPLES, level=LEVEL, seed=metric_seed(0, name))
     return intervals
+
+
+def before_after_table(before: dict, after: dict) -> str:
+    """Metric, before, after, change (with the direction that counts as better) and the paired 95% interval
+    of after - before (:func:`posttrain.eval.report.delta_cis`; an em dash where there is none) as aligned text."""
+    directions, intervals = _directions(before, after), delta_cis(before, after)
+    rows = [("metric", "before", "after", "change", "delta 95% CI (paired)")]
+    for metric in sorted(set(before["metrics"]) | set(after["metrics"])):
+        old = before["metrics"].get(metric, {}).get("value")
+        new = after["metrics"].get(metric, {}).get("value")
+        interval = intervals[metric]
+        paired = "—" if interval is None else f"[{_signed_three_places(interval[0])}, {_signed_three_places(interval[1])}]"
+        rows.append((metric, _three_places(old), _three_places(new), change(old, new, directions.get(metric)), paired))
+    return align_columns(rows)
+
+
+def _three_places(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _signed_three_places(value: float) -> str:
+    text = f"{value:+.3f}"
+    return "0.000" if text in ("+0.000", "-0.000") else text
 
 
 def _signed(number: float) -> str:

@@ -177,7 +177,7 @@ def metric_seed(seed: int, metric: str) -> int:
 def write_result(result: dict, path: str) -> None:
     import json
 
-    from posttrain.config import write_text_atomic
+    from posttrain.util import write_text_atomic
 
     write_text_atomic(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 

@@ -30,11 +30,11 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, ClassVar
 
-from posttrain.config import _closest
 from posttrain.data.conversation import validate_messages
 from posttrain.data.readers import read_rows
 from posttrain.errors import DataError, UserError
 from posttrain.imports import import_function
+from posttrain.util import closest
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -163,7 +163,7 @@ def make_suite(spec: str, options: SuiteOptions | None = None) -> Suite:
         return UserSuite(path, load_scorer(module, function, spec))
     names = suite_names()
     if spec not in SUITES:
-        raise UserError(f"unknown suite '{spec}'{_closest(spec, names)}; suites: {', '.join(names)} "
+        raise UserError(f"unknown suite '{spec}'{closest(spec, names)}; suites: {', '.join(names)} "
                         "or FILE.jsonl:MODULE:FUNCTION")
     return SUITES[spec](options)
 

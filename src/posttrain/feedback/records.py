@@ -13,14 +13,16 @@ Two record kinds, told apart by ``"kind"``:
      "answers": [{"text": "...", "source": "model-a"}, {"text": "...", "source": "model-b"}],
      "preferred": 1,               # index into answers, or null for a tie
      "ratings": [{"helpfulness": 4, "accuracy": 5, "safety": 5}, {...}],   # optional, 1-5
-     "harmful": false, "better_answer": null, "seconds": 12.5, "created": "2026-11-23T12:00:00Z"}
+     "harmful": false, "better_answer": null, "seconds": 12.5, "created": "2026-11-23T12:00:00Z",
+     "gold": 0}                    # only on gold items: the index of the known better answer
 
 ``served`` — a response of the served model and what its user said about it::
 
     {"kind": "served", "id": "chatcmpl-abc", "model": "my-model", "created": "...",
      "prompt": [...messages...], "answers": [{"text": "...", "source": "my-model"}, ...],
      "thumbs": "up" | "down" | null,   # about answers[0]
-     "preferred": 2 | null}            # the user's choice between n answers
+     "preferred": 2 | null,            # the user's choice between n answers
+     "client": "k-3f2a..."}            # fingerprint of the API key (absent without keys)
 
 Rules of the conversion (:func:`to_training_rows`), stated once here:
 
@@ -32,6 +34,9 @@ Rules of the conversion (:func:`to_training_rows`), stated once here:
 - a served ``preferred`` choice gives pairs like a judgement; a served thumbs up/down gives an
   unpaired row labelled desirable/undesirable for ``answers[0]``;
 - when several records share an ``id`` (a changed judgement is a new row), the last one wins.
+
+``posttrain loop`` first applies :mod:`posttrain.feedback.defences` (reviewer quality, gold items,
+deduplication and a per-client cap, conflict resolution), which counts everything it excludes.
 """
 
 from __future__ import annotations
@@ -67,10 +72,14 @@ class FeedbackRecord(BaseModel):
     model: str | None = None
     seconds: float | None = None
     created: str | None = None
+    gold: int | None = None  # judgement of a gold item: the index of its known better answer
+    client: str | None = None  # served: the fingerprint of the API key that asked (never the key)
 
     def model_post_init(self, _context: Any) -> None:
         if self.preferred is not None and not 0 <= self.preferred < len(self.answers):
             raise ValueError(f"preferred={self.preferred} is not an index into {len(self.answers)} answers")
+        if self.gold is not None and not 0 <= self.gold < len(self.answers):
+            raise ValueError(f"gold={self.gold} is not an index into {len(self.answers)} answers")
 
 
 def read_records(path: str) -> list[FeedbackRecord]:

@@ -40,7 +40,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
+from posttrain.util import require_web
+
+require_web("the feedback store")  # before SQLAlchemy's import, so that its absence is one line naming the extra
+
+from sqlalchemy import (  # noqa: E402
     JSON,
     Boolean,
     CheckConstraint,
@@ -117,6 +121,7 @@ class Item(Base):
     position: Mapped[int] = mapped_column(Integer)
     prompt: Mapped[list] = mapped_column(JSON)  # chat messages
     created: Mapped[datetime] = mapped_column(DateTime)
+    gold: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a gold item's known better answer
     __table_args__ = (UniqueConstraint("campaign_id", "position"),)
 
 
@@ -199,6 +204,7 @@ class ServedResponse(Base):
     prompt: Mapped[list] = mapped_column(JSON)
     answers: Mapped[list] = mapped_column(JSON)  # [{"text", "source"}]
     created: Mapped[datetime] = mapped_column(DateTime)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)  # API key fingerprint
 
 
 class ServedFeedback(Base):
@@ -224,6 +230,7 @@ class Setting(Base):
 class NewItem:
     prompt: list[dict[str, Any]]
     answers: list[Answer]
+    gold: int | None = None  # a gold item: the index of its known better answer (checks reviewers)
 
 
 @dataclass
@@ -358,13 +365,16 @@ class FeedbackStore:
                 raise UserError(f"item {index + 1} has {len(item.answers)} answer(s); a comparison needs at least 2")
             if not item.prompt:
                 raise UserError(f"item {index + 1} has an empty prompt")
+            if item.gold is not None and not 0 <= item.gold < len(item.answers):
+                raise UserError(f"item {index + 1} has gold={item.gold}, not an index into its {len(item.answers)} answers")
         with self._session() as session, session.begin():
             row = self._campaign(session, campaign, lock=True)
             start = (session.scalar(select(func.max(Item.position)).where(Item.campaign_id == row.id)) or 0) + 1
             ids = []
             for position, item in enumerate(items, start):
                 item_id = f"{campaign}-{position}"
-                session.add(Item(id=item_id, campaign_id=row.id, position=position, prompt=item.prompt, created=_now()))
+                session.add(Item(id=item_id, campaign_id=row.id, position=position, prompt=item.prompt, created=_now(),
+                                 gold=item.gold))
                 session.add_all(ItemAnswer(item_id=item_id, position=index, text=answer.text, source=answer.source)
                                 for index, answer in enumerate(item.answers))
                 ids.append(item_id)
@@ -644,7 +654,8 @@ class FeedbackStore:
                 raise UserError(f"response '{record.id}' is already recorded")
             created = _parse_time(record.created) if record.created else _now()
             session.add(ServedResponse(id=record.id, model=record.model or "", prompt=record.prompt, created=created,
-                                       answers=[answer.model_dump() for answer in record.answers]))
+                                       answers=[answer.model_dump() for answer in record.answers],
+                                       client=record.client))
             if record.thumbs is not None or record.preferred is not None:
                 session.flush()
                 session.add(ServedFeedback(response_id=record.id, thumbs=record.thumbs, preferred=record.preferred,
@@ -717,7 +728,7 @@ class FeedbackStore:
                 prompt=item.prompt, answers=answers[item.id], preferred=judgement.preferred,
                 ratings=[given.get(position, {}) for position in range(len(answers[item.id]))] if given else None,
                 harmful=judgement.harmful, better_answer=judgement.better_answer, seconds=judgement.seconds,
-                created=_iso(judgement.created)))
+                created=_iso(judgement.created), gold=item.gold))
         return records
 
     def _served_records(self, session: Session, cutoff: datetime | None,
@@ -740,7 +751,7 @@ class FeedbackStore:
                 records.append(FeedbackRecord(
                     kind="served", id=response.id, model=response.model or None, prompt=response.prompt,
                     answers=[Answer.model_validate(answer) for answer in response.answers], thumbs=state["thumbs"],
-                    preferred=state["preferred"], created=_iso(state["created"])))
+                    preferred=state["preferred"], created=_iso(state["created"]), client=response.client))
         return records
 
     def _ratings(self, session: Session, judgement_ids: list[int]) -> dict[int, dict[int, dict[str, int]]]:

@@ -8,6 +8,7 @@
     posttrain label serve [--db URL] [--host H] [--port P] [--trusted-proxy ADDR]   the web app
     posttrain label progress [--db URL]                             items done, agreement
     posttrain label export --format records|preference|sft|unpaired [--campaign C] [--since T] [--out F]
+    posttrain label report CAMPAIGN [--model A --model B] [--json F]   human evaluation of two models
 
 A prompts file has one row per prompt: ``prompt`` (a string, or messages) or ``messages`` (a
 conversation; turns after its last user turn, such as an SFT file's reference answer, are dropped).
@@ -29,6 +30,7 @@ import click
 
 from posttrain.errors import DataError, UserError
 from posttrain.feedback import DEFAULT_URL, EXPORT_FORMATS
+from posttrain.util import require_web
 
 if TYPE_CHECKING:
     from posttrain.feedback.records import Answer
@@ -44,6 +46,7 @@ def _count(count: int, noun: str) -> str:
 @click.group()
 def label() -> None:
     """Human feedback: labeling campaigns, the labeling web app and exports."""
+    require_web("posttrain label")
 
 
 @label.command("add-user")
@@ -96,6 +99,9 @@ def _read_new_password(name: str) -> str:
 @click.option("--model", "models", multiple=True, help="A model that answers every prompt; repeatable.")
 @click.option("--answers", "answer_files", multiple=True, type=click.Path(dir_okay=False),
               help="A JSONL file of existing answers, one per prompt; repeatable.")
+@click.option("--gold", "gold_file", type=click.Path(dir_okay=False),
+              help="JSONL of gold items mixed in to check reviewers: 'prompt', 'answers' (strings) and 'gold' "
+                   "(the index of the known better answer).")
 @click.option("--judgements-per-item", default=2, show_default=True, type=click.IntRange(min=1),
               help="Independent judgements each item should get (for a new campaign).")
 @click.option("--description", default="", help="Shown to admins (for a new campaign).")
@@ -106,8 +112,8 @@ def _read_new_password(name: str) -> str:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @DB_OPTION
-def import_command(campaign, prompts_file, models, answer_files, judgements_per_item, description, samples, max_tokens,
-                   temperature, seed, batch_size, db_url) -> None:
+def import_command(campaign, prompts_file, models, answer_files, gold_file, judgements_per_item, description, samples,
+                   max_tokens, temperature, seed, batch_size, db_url) -> None:
     """Add items to a campaign: each prompt with answers from models and/or answer files (two or more in all)."""
     from posttrain.feedback.store import FeedbackStore, NewItem
 
@@ -128,9 +134,43 @@ def import_command(campaign, prompts_file, models, answer_files, judgements_per_
     store = FeedbackStore(db_url)
     if campaign not in store.campaign_names():
         store.create_campaign(campaign, judgements_per_item=judgements_per_item, description=description)
-    ids = store.add_items(campaign, [NewItem(prompt, item_answers) for prompt, item_answers in zip(prompts, answers)])
+    items = [NewItem(prompt, item_answers) for prompt, item_answers in zip(prompts, answers)]
+    gold = read_gold_file(gold_file) if gold_file else []
+    if gold:  # mixed in at seeded random places, so reviewers cannot tell them by position
+        import random
+
+        items += gold
+        random.Random(seed).shuffle(items)
+    ids = store.add_items(campaign, items)
     click.echo(f"campaign '{campaign}': added {len(ids)} items ({ids[0]} .. {ids[-1]}), "
-               f"{len(answers[0])} answers each")
+               f"{len(answers[0])} answers each" + (f", {_count(len(gold), 'gold item')} among them" if gold else ""))
+
+
+def read_gold_file(path: str) -> list:
+    """Gold items from a JSONL file: ``prompt`` or ``messages``, ``answers`` (strings), ``gold`` (an index)."""
+    from posttrain.data.readers import read_rows_with_errors
+    from posttrain.feedback.records import Answer
+    from posttrain.feedback.store import NewItem
+
+    if not Path(path).is_file():
+        raise UserError(f"gold items file not found: {path}")
+    items = []
+    for line, row in read_rows_with_errors(path):
+        if isinstance(row, DataError):
+            raise row
+        texts, gold = row.get("answers"), row.get("gold")
+        if not isinstance(texts, list) or len(texts) < 2 or not all(isinstance(text, str) for text in texts):
+            raise DataError("a gold item needs 'answers': a list of two or more strings", path=path, line=line,
+                            field="answers")
+        if not isinstance(gold, int) or not 0 <= gold < len(texts):
+            raise DataError(f"'gold' must be the index (0..{len(texts) - 1}) of the better answer, got {gold!r}",
+                            path=path, line=line, field="gold")
+        try:
+            prompt = _prompt_of_row(row)
+        except DataError as error:
+            raise DataError(error.reason, path=path, line=line, field=error.field) from None
+        items.append(NewItem(prompt, [Answer(text=text, source="gold") for text in texts], gold=gold))
+    return items
 
 
 def read_prompt_file(path: str) -> list[list[dict[str, Any]]]:
@@ -267,7 +307,7 @@ def progress(db_url: str) -> None:
 @DB_OPTION
 def export(format_: str, campaign: str | None, since: str | None, out: str | None, db_url: str) -> None:
     """Export judgements and served feedback as records or as training rows."""
-    from posttrain.config import write_text_atomic
+    from posttrain.util import write_text_atomic
     from posttrain.feedback.store import FeedbackStore, export_jsonl
 
     text = export_jsonl(FeedbackStore(db_url).export_records(since=since, campaign=campaign), format_)
@@ -276,3 +316,30 @@ def export(format_: str, campaign: str | None, since: str | None, out: str | Non
         click.echo(f"wrote {_count(text.count(chr(10)), 'row')} to {out}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@label.command()
+@click.argument("campaign")
+@click.option("--model", "models", multiple=True,
+              help="The two answer sources to compare (repeat twice; default: the campaign's two sources).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the report as JSON here.")
+@DB_OPTION
+def report(campaign: str, models: tuple[str, ...], json_out: str | None, db_url: str) -> None:
+    """Human evaluation of CAMPAIGN comparing two models: win rates with 95% intervals, mean
+    ratings per criterion, ties, flags and inter-reviewer agreement (see posttrain.feedback.human_eval)."""
+    import json
+
+    from posttrain.feedback.human_eval import campaign_report, format_report
+    from posttrain.feedback.store import FeedbackStore
+    from posttrain.util import write_text_atomic
+
+    if models and len(models) != 2:
+        raise UserError(f"--model names the two models to compare: give it twice, not {len(models)} time(s)")
+    store = FeedbackStore(db_url)
+    if campaign not in store.campaign_names():
+        raise UserError(f"no campaign '{campaign}' in {store.display_url}")
+    result = campaign_report(store, campaign, tuple(models) if models else None)  # type: ignore[arg-type]
+    click.echo(format_report(result))
+    if json_out:
+        write_text_atomic(json_out, json.dumps(result.as_dict(), indent=1) + "\n")
+        click.echo(f"wrote {json_out}")

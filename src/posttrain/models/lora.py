@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from posttrain.config import make_staging_dir
 from posttrain.errors import UserError
+from posttrain.util import make_staging_dir
 
 
 def apply_lora(model, config, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):

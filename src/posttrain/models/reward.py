@@ -25,8 +25,8 @@ from posttrain.data.batching import pack_groups
 from posttrain.data.render import Rendered, render
 from posttrain.errors import UserError
 from posttrain.models.loading import (
-    _adapter_base,
-    _is_adapter_dir,
+    adapter_base,
+    is_adapter_dir,
     load_tokenizer,
     resolve,
 )
@@ -45,13 +45,13 @@ def load_reward_model(spec: str, pad_token_id: int | None = None, dtype: torch.d
 
     source = resolve(spec)
     try:
-        if _is_adapter_dir(source):
+        if is_adapter_dir(source):
             from peft import PeftModel
 
             if _adapter_task(source) != "SEQ_CLS":
                 raise UserError(f"{spec} is a language-model adapter: merge it first (save_format: merged) "
                                 "and start the reward model from the merged directory")
-            base = AutoModelForSequenceClassification.from_pretrained(_adapter_base(source), num_labels=1, dtype=dtype)
+            base = AutoModelForSequenceClassification.from_pretrained(adapter_base(source), num_labels=1, dtype=dtype)
             model = PeftModel.from_pretrained(base, source).merge_and_unload()
         else:
             model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, dtype=dtype)
@@ -100,7 +100,7 @@ class RewardModel:
     @classmethod
     def load(cls, spec_or_dir: str, dtype: torch.dtype = torch.float32) -> RewardModel:
         source = resolve(spec_or_dir)
-        if not _is_adapter_dir(source):
+        if not is_adapter_dir(source):
             _check_is_reward_model(source, spec_or_dir)
         tokenizer = load_tokenizer(spec_or_dir)
         return cls(load_reward_model(spec_or_dir, tokenizer.pad_token_id, dtype), tokenizer)

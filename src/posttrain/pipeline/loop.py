@@ -12,6 +12,16 @@ A round:
    gate against the promoted model → export;
 4. promotes the exported candidate only if the gate passed; otherwise the promoted model stays.
 
+Before step 2 the records pass the defences of :mod:`posttrain.feedback.defences` (reviewer
+quality from gold items and peer agreement, gold items kept out of training, served feedback
+deduplicated and capped per API key, conflicting judgements resolved by weighted majority); the
+round's record counts every exclusion by reason (``defences``) and ``data/excluded.jsonl`` lists
+each excluded record's id and reason.
+
+Only one round runs per ``output_dir`` at a time: a second ``posttrain loop`` on the same directory
+refuses at once with a one-line error (an advisory lock on ``loop.lock``, released when the
+process ends, however it ends).
+
 Every round is appended to ``rounds.jsonl``; ``state.json`` holds the promoted model and the
 feedback cutoff, both rewritten atomically, so a failed or crashed round never changes what is
 promoted. A crashed round resumes when the command is run again (its recipe run resumes).
@@ -19,7 +29,11 @@ promoted. A crashed round resumes when the command is run again (its recipe run 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +41,11 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
-from posttrain.config import BaseConfig, _format_error, write_text_atomic
+from posttrain.config import BaseConfig
 from posttrain.errors import UserError
+from posttrain.feedback.defences import DefenceConfig, apply_defences, resolve_conflicts
 from posttrain.feedback.records import FeedbackRecord, read_records, to_training_rows
+from posttrain.util import format_validation_error, read_yaml, write_text_atomic
 
 
 class LoopConfig(BaseConfig):
@@ -47,6 +63,8 @@ class LoopConfig(BaseConfig):
     defaults: dict[str, Any] = Field(default_factory=dict, description="Keys merged into every stage that has them.")
     min_pairs: int = Field(8, gt=0, description="Fewest preference pairs (or unpaired rows for kto) worth a round.")
     min_sft: int = Field(4, gt=0, description="Fewest written answers worth an SFT stage.")
+    defences: DefenceConfig = Field(default_factory=DefenceConfig,
+                                    description="Reviewer quality, deduplication, per-client cap (see feedback.defences).")
 
 
 def _count(count: int, noun: str) -> str:
@@ -54,19 +72,13 @@ def _count(count: int, noun: str) -> str:
 
 
 def load_loop_config(path: str) -> LoopConfig:
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"loop config not found: {path}")
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    raw = read_yaml(path, "loop config")[0] or {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a loop config is a mapping")
     try:
         return LoopConfig.model_validate(raw)
     except ValidationError as error:
-        raise UserError(_format_error(LoopConfig, error, path)) from None
+        raise UserError(format_validation_error(LoopConfig, error, path)) from None
 
 
 def read_feedback(source: str, since: str | None) -> list[FeedbackRecord]:
@@ -82,6 +94,13 @@ def read_feedback(source: str, since: str | None) -> list[FeedbackRecord]:
     if undated:
         raise UserError(f"{source}: record '{undated[0]}' has no 'created' time, so rounds cannot tell old from new")
     return [record for record in records if since is None or _time(record.created) > _time(since)]
+
+
+def _by_kind(records: list[FeedbackRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.kind] = counts.get(record.kind, 0) + 1
+    return counts
 
 
 def _time(stamp: str) -> datetime:
@@ -141,13 +160,33 @@ def _finished_round(out: Path, number: int) -> dict | None:
     return last if last and last["round"] == number and last["status"] in ("promoted", "rejected") else None
 
 
+@contextlib.contextmanager
+def loop_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/loop.lock`` for a round, or raise a one-line UserError when another process holds it."""
+    descriptor = os.open(out / "loop.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another `posttrain loop` is running a round in {out} (it holds {out / 'loop.lock'}); "
+                            "wait for it to finish") from None
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock; so does the process ending, even by SIGKILL
+
+
 def run_round(config: LoopConfig, *, echo=print) -> dict:
     """Run one round (see the module docstring); returns the round's record."""
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with loop_lock(out):
+        return _run_round(config, out, echo)
+
+
+def _run_round(config: LoopConfig, out: Path, echo) -> dict:
     from posttrain.pipeline.recipe import load_recipe
     from posttrain.pipeline.runner import run_recipe
 
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out, config)
     number = state.get("in_progress") or state["rounds"] + 1
     finished = _finished_round(out, number)
@@ -158,14 +197,24 @@ def run_round(config: LoopConfig, *, echo=print) -> dict:
         return finished
     round_dir = out / f"round-{number:03d}"
     records = read_feedback(config.feedback, state["cutoff"])
-    rows = to_training_rows(records)
+    # Reviewer quality is estimated over every judgement so far, not only this round's.
+    history = read_feedback(config.feedback, None) if state["cutoff"] is not None else None
+    kept, defence = apply_defences(records, config.defences, history=history)
+    rows, defence = resolve_conflicts(to_training_rows(kept), defence, kept)
+    if defence.excluded_ids:
+        _write_jsonl(round_dir / "data" / "excluded.jsonl", defence.excluded_ids)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     base_record = {"round": number, "started": started, "promoted_before": state["promoted"],
                    "feedback_records": len(records), "preference_rows": len(rows.preference),
-                   "sft_rows": len(rows.sft), "unpaired_rows": len(rows.unpaired)}
+                   "sft_rows": len(rows.sft), "unpaired_rows": len(rows.unpaired),
+                   "feedback_by_kind": _by_kind(records), "defences": defence.as_record()}
     echo(f"round {number}: {_count(len(records), 'new feedback record')} -> "
          f"{_count(len(rows.preference), 'preference pair')}, {_count(len(rows.sft), 'written answer')}, "
          f"{_count(len(rows.unpaired), 'thumb')}")
+    excluded = {**defence.excluded, **defence.rows_excluded}
+    if excluded:
+        echo(f"round {number}: excluded by the defences: "
+             + ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items())))
     wanted = len(rows.unpaired) if config.train.get("loss") == "kto" else len(rows.preference)
     if wanted < config.min_pairs:
         record = {**base_record, "status": "skipped",

@@ -29,25 +29,16 @@ does not change the current model. Training stages write to ``<output_dir>/<name
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from posttrain.config import (
-    ENGINE_HELP,
-    BaseConfig,
-    DPOConfig,
-    GRPOConfig,
-    PPOConfig,
-    RejectionConfig,
-    RMConfig,
-    SFTConfig,
-    _closest,
-    _format_error,
-)
+from posttrain.config import ENGINE_HELP, BaseConfig
 from posttrain.errors import UserError
+from posttrain.registry import TRAINERS, TRAINING
+from posttrain.util import closest, format_validation_error, read_yaml
 
 
 class EvalStage(BaseConfig):
@@ -58,10 +49,13 @@ class EvalStage(BaseConfig):
     limit: int | None = Field(None, gt=0, description="Only the first N items of each suite.")
     seed: int = Field(0, description="Seed of generation and bootstrap.")
     batch_size: int = Field(16, gt=0, description="Answers generated together.")
-    judge: str | None = Field(None, description="Reward model judging the helpfulness suite (a stage name or directory).")
+    judge: str | None = Field(None, description="Reward model directory judging the helpfulness suite (in a recipe also "
+                                                "an rm stage's name).")
     baseline: str | None = Field(None, description="Model the helpfulness suite compares against.")
-    refusal_judge: str | None = Field(None, description="Chat model judging refusals in the safety suite (default: patterns).")
-    judge_model: str | None = Field(None, description="Chat model judging helpfulness pairwise in both orders (instead of judge).")
+    refusal_judge: str | None = Field(None, description="Chat model judging refusals in the safety suite (default: the "
+                                                        "pattern classifier).")
+    judge_model: str | None = Field(None, description="Chat model judging the helpfulness suite pairwise in both orders "
+                                                      "(instead of judge).")
     compare_to: str | None = Field(None, description="Earlier eval stage: write report.html comparing it with this one.")
     engine: Literal["native", "vllm"] = Field("native", description=ENGINE_HELP)
     progress: bool = Field(True, description="Show a progress bar.")
@@ -103,12 +97,27 @@ class ExportStage(BaseConfig):
 
 
 STAGE_CONFIGS: dict[str, type[BaseConfig]] = {
-    "sft": SFTConfig, "rm": RMConfig, "dpo": DPOConfig, "grpo": GRPOConfig, "ppo": PPOConfig,
-    "rejection-sample": RejectionConfig, "eval": EvalStage, "gate": GateStage, "export": ExportStage,
+    **{kind: trainer.config for kind, trainer in TRAINERS.items()},
+    "eval": EvalStage, "gate": GateStage, "export": ExportStage,
 }
-TRAINING = {"sft", "rm", "dpo", "grpo", "ppo"}
-POLICY_TRAINING = {"sft", "dpo", "grpo", "ppo"}  # stages whose output becomes the current model
 REFERENCE_FIELDS = ("model", "reward_model", "data", "eval_data", "judge", "baseline", "refusal_judge", "judge_model", "new", "compare_to")
+
+
+class GateFailed(Exception):
+    """A gate stage with ``on_fail: stop`` found a regression; the run ends with exit code 1."""
+
+
+@dataclass
+class PlannedStage:
+    kind: str
+    name: str
+    config: BaseConfig
+    directory: Path
+    output: str  # what later stages get when they name this stage
+    references: dict[str, str] = field(default_factory=dict)  # config key -> stage name it came from
+
+    def resolved(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")
 
 
 class StageSpec(BaseConfig):
@@ -137,7 +146,7 @@ def _stage_specs(raw: Any, source: str) -> list[StageSpec]:
         options = dict(entry)
         kind = str(options.pop("stage"))
         if kind not in STAGE_CONFIGS:
-            raise UserError(f"{source}: stage {number}: unknown stage '{kind}'{_closest(kind, list(STAGE_CONFIGS))}")
+            raise UserError(f"{source}: stage {number}: unknown stage '{kind}'{closest(kind, list(STAGE_CONFIGS))}")
         counts[kind] = counts.get(kind, 0) + 1
         name = str(options.pop("name", kind if counts[kind] == 1 else f"{kind}{counts[kind]}"))
         if name == "base" or not name.replace("-", "").replace("_", "").isalnum():
@@ -153,19 +162,13 @@ def _stage_specs(raw: Any, source: str) -> list[StageSpec]:
 def load_recipe(path: str) -> Recipe:
     """Read and check the shape of a recipe file (stage configs are validated by :func:`stage_config`)."""
     file = Path(path)
-    if not file.is_file():
-        raise UserError(f"recipe not found: {path}")
-    text = file.read_text()
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+    raw, text = read_yaml(path, "recipe")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a mapping with a 'stages' list")
     known = {"name", "model", "output_dir", "defaults", "stages"}
     for key in raw:
         if key not in known:
-            raise UserError(f"{path}: unknown key '{key}'{_closest(key, sorted(known))}")
+            raise UserError(f"{path}: unknown key '{key}'{closest(key, sorted(known))}")
     if not isinstance(raw.get("defaults", {}), dict):
         raise UserError(f"{path}: 'defaults' must be a mapping of config keys")
     return Recipe(
@@ -181,4 +184,4 @@ def stage_config(kind: str, name: str, values: dict[str, Any], source: str) -> B
     try:
         return cls.model_validate(values)
     except ValidationError as error:
-        raise UserError(_format_error(cls, error, f"{source}: stage '{name}'")) from None
+        raise UserError(format_validation_error(cls, error, f"{source}: stage '{name}'")) from None

@@ -18,39 +18,24 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from posttrain.config import BaseConfig, write_text_atomic
 from posttrain.errors import UserError
+from posttrain.eval.report import before_after_table  # noqa: F401  (re-exported: the before/after table of a run)
 from posttrain.pipeline.recipe import (
-    POLICY_TRAINING,
     REFERENCE_FIELDS,
     STAGE_CONFIGS,
-    TRAINING,
+    GateFailed,
+    PlannedStage,
     Recipe,
     stage_config,
 )
+from posttrain.pipeline.stages import EXECUTORS, last_report
+from posttrain.registry import POLICY_TRAINING, TRAINING
 from posttrain.training.memory import peak_rss_gb
-
-
-class GateFailed(Exception):
-    """A gate stage with ``on_fail: stop`` found a regression; the run ends with exit code 1."""
-
-
-@dataclass
-class PlannedStage:
-    kind: str
-    name: str
-    config: BaseConfig
-    directory: Path
-    output: str  # what later stages get when they name this stage
-    references: dict[str, str] = field(default_factory=dict)  # config key -> stage name it came from
-
-    def resolved(self) -> dict[str, Any]:
-        return self.config.model_dump(mode="json")
+from posttrain.util import closest, write_text_atomic
 
 
 def stage_output(kind: str, directory: Path) -> str:
@@ -179,12 +164,11 @@ def _gate_metrics(config) -> list[str]:
 
 
 def _check_gate_metrics(gate: PlannedStage, evaluator: PlannedStage) -> None:
-    from posttrain.config import _closest
 
     known = [f"{suite.name}.{metric}" for suite in _suites(evaluator.config) for metric in suite.metrics]
     for metric in _gate_metrics(gate.config):
         if metric not in known:
-            raise UserError(f"stage '{gate.name}': metric '{metric}'{_closest(metric, known)} is not measured by "
+            raise UserError(f"stage '{gate.name}': metric '{metric}'{closest(metric, known)} is not measured by "
                             f"eval stage '{evaluator.name}' (it has: {', '.join(known)})")
 
 
@@ -302,8 +286,6 @@ def _is_done(stage: PlannedStage, record: dict) -> bool:
 
 def run_recipe(recipe: Recipe, *, restart: bool = False, echo=print) -> RunResult:
     """Run every stage not already done; see the module docstring."""
-    from posttrain.pipeline.stages import EXECUTORS
-
     planned = plan(recipe)
     run_dir = Path(recipe.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -350,41 +332,3 @@ def run_recipe(recipe: Recipe, *, restart: bool = False, echo=print) -> RunResul
     manifest.save()
     report, table = last_report(planned)
     return RunResult(run_dir, manifest.data, report, table, gate_passed)
-
-
-def last_report(planned: list[PlannedStage]) -> tuple[str | None, str | None]:
-    """The last eval stage with ``compare_to``: its HTML report path and a before/after table."""
-    from posttrain.eval.gate import load_result
-
-    for stage in reversed(planned):
-        if stage.kind == "eval" and stage.config.compare_to and Path(stage.output).exists():
-            before = load_result(stage.config.compare_to)
-            after = load_result(stage.output)
-            return str(stage.directory / "report.html"), before_after_table(before, after)
-    return None, None
-
-
-def before_after_table(before: dict, after: dict) -> str:
-    """Metric, before, after, change (with the direction that counts as better) and the paired 95% interval
-    of after - before (:func:`posttrain.eval.report.delta_cis`; an em dash where there is none) as aligned text."""
-    from posttrain.eval.gate import align_columns
-    from posttrain.eval.report import _directions, change, delta_cis
-
-    directions, intervals = _directions(before, after), delta_cis(before, after)
-    rows = [("metric", "before", "after", "change", "delta 95% CI (paired)")]
-    for metric in sorted(set(before["metrics"]) | set(after["metrics"])):
-        old = before["metrics"].get(metric, {}).get("value")
-        new = after["metrics"].get(metric, {}).get("value")
-        interval = intervals[metric]
-        paired = "—" if interval is None else f"[{_signed(interval[0])}, {_signed(interval[1])}]"
-        rows.append((metric, _fmt(old), _fmt(new), change(old, new, directions.get(metric)), paired))
-    return align_columns(rows)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _signed(value: float) -> str:
-    text = f"{value:+.3f}"
-    return "0.000" if text in ("+0.000", "-0.000") else text

@@ -1,7 +1,8 @@
 """What each kind of recipe stage does: one function ``(stage, planned, recipe) -> {"outputs", "metrics"}``.
 
-Training stages call the same functions as their commands (``posttrain sft`` ...), so a stage in a
-recipe and the command with the same keys do the same thing.
+Training and rejection-sampling stages run the function :data:`posttrain.registry.TRAINERS` names for
+their kind, the same one their command (``posttrain sft`` ...) runs, so a stage in a recipe and the
+command with the same keys do the same thing; eval, gate and export are recipe-only executors here.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from posttrain.config import write_text_atomic
 from posttrain.errors import UserError
-from posttrain.pipeline.recipe import POLICY_TRAINING, Recipe
-from posttrain.pipeline.runner import GateFailed, PlannedStage, before_after_table
+from posttrain.pipeline.recipe import GateFailed, PlannedStage, Recipe
+from posttrain.registry import POLICY_TRAINING, TRAINERS, TRAINING
+from posttrain.util import write_text_atomic
 
 
 def _summary_metrics(summary: dict) -> dict:
@@ -24,14 +25,7 @@ def _summary_metrics(summary: dict) -> dict:
 
 
 def run_training(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe) -> dict:
-    from posttrain.algos.dpo import train_dpo
-    from posttrain.algos.grpo import train_grpo
-    from posttrain.algos.ppo import train_ppo
-    from posttrain.algos.rm import train_rm
-    from posttrain.algos.sft import train_sft
-
-    trainer = {"sft": train_sft, "rm": train_rm, "dpo": train_dpo, "grpo": train_grpo, "ppo": train_ppo}[stage.kind]
-    summary = trainer(stage.config)
+    summary = TRAINERS[stage.kind].load()(stage.config)
     outputs = {"final_model": summary.get("final_model")}
     adapter = Path(stage.output + "-adapter")
     if adapter.is_dir():
@@ -40,15 +34,13 @@ def run_training(stage: PlannedStage, planned: list[PlannedStage], recipe: Recip
 
 
 def run_rejection(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe) -> dict:
-    from posttrain.algos.rejection import rejection_sample
-
-    summary = rejection_sample(stage.config)
+    summary = TRAINERS[stage.kind].load()(stage.config)
     return {"metrics": _summary_metrics(summary)}
 
 
 def run_eval(stage: PlannedStage, planned: list[PlannedStage], recipe: Recipe) -> dict:
     from posttrain.eval.gate import load_result
-    from posttrain.eval.report import render_report, write_report
+    from posttrain.eval.report import before_after_table, render_report, write_report
     from posttrain.eval.run import evaluate, format_table, write_result
 
     config = stage.config
@@ -149,8 +141,6 @@ def _front_matter(recipe: Recipe, planned: list[PlannedStage]) -> list[str]:
 
 def model_card(recipe: Recipe, planned: list[PlannedStage], producer: PlannedStage | None) -> str:
     """README.md of an exported model: how it was made (the recipe), from what data, and its eval table."""
-    from posttrain.pipeline.runner import last_report
-
     lines = [*_front_matter(recipe, planned), f"# {recipe.name}", "",
              f"Post-trained from `{recipe.model}` with posttrain, by the recipe below.", ""]
     if producer is not None:
@@ -171,7 +161,20 @@ def model_card(recipe: Recipe, planned: list[PlannedStage], producer: PlannedSta
     return "\n".join(lines)
 
 
+def last_report(planned: list[PlannedStage]) -> tuple[str | None, str | None]:
+    """The last eval stage with ``compare_to``: its HTML report path and a before/after table."""
+    from posttrain.eval.gate import load_result
+    from posttrain.eval.report import before_after_table
+
+    for stage in reversed(planned):
+        if stage.kind == "eval" and stage.config.compare_to and Path(stage.output).exists():
+            before = load_result(stage.config.compare_to)
+            after = load_result(stage.output)
+            return str(stage.directory / "report.html"), before_after_table(before, after)
+    return None, None
+
+
 EXECUTORS: dict[str, Callable[[PlannedStage, list[PlannedStage], Recipe], dict]] = {
-    "sft": run_training, "rm": run_training, "dpo": run_training, "grpo": run_training, "ppo": run_training,
-    "rejection-sample": run_rejection, "eval": run_eval, "gate": run_gate, "export": run_export,
+    **{kind: run_training if kind in TRAINING else run_rejection for kind in TRAINERS},
+    "eval": run_eval, "gate": run_gate, "export": run_export,
 }

@@ -22,8 +22,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from posttrain.config import _closest
 from posttrain.errors import UserError
+from posttrain.util import closest
 
 Check = Callable[[str, dict], tuple[bool, str]]
 CONSTRAINTS: dict[str, Check] = {}
@@ -49,7 +49,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _words(text: str) -> int:
+def count_words(text: str) -> int:
     return len(re.findall(r"\w+(?:['’-]\w+)*", text))
 
 
@@ -60,13 +60,13 @@ def _has(text: str, keyword: str) -> bool:
 
 @constraint("max_words", n="count")
 def _max_words(text: str, params: dict) -> tuple[bool, str]:
-    words = _words(text)
+    words = count_words(text)
     return words <= params["n"], f"{_plural(words, 'word')}, limit {params['n']}"
 
 
 @constraint("min_words", n="count")
 def _min_words(text: str, params: dict) -> tuple[bool, str]:
-    words = _words(text)
+    words = count_words(text)
     return words >= params["n"], f"{_plural(words, 'word')}, minimum {params['n']}"
 
 
@@ -158,7 +158,7 @@ def check(constraint: dict, text: str) -> tuple[bool, str]:
         raise UserError(f"a constraint is a dict with a 'type', got {constraint!r}")
     name = constraint["type"]
     if name not in CONSTRAINTS:
-        raise UserError(f"unknown constraint type '{name}'{_closest(name, list(CONSTRAINTS))}")
+        raise UserError(f"unknown constraint type '{name}'{closest(name, list(CONSTRAINTS))}")
     params = {key: value for key, value in constraint.items() if key != "type"}
     expected = PARAMS.get(name, {})
     unknown = sorted(params.keys() - expected.keys())

@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from posttrain.config import _closest
 from posttrain.errors import UserError
 from posttrain.imports import import_function
 from posttrain.rewards.code import code_tests_passed
@@ -38,6 +37,7 @@ from posttrain.rewards.ifeval import instruction_following
 from posttrain.rewards.math import math_correct
 from posttrain.rewards.reward_model import reward_model_scorer
 from posttrain.rewards.tools import tool_answer_correct
+from posttrain.util import closest
 
 RewardFn = Callable[..., float]
 
@@ -59,7 +59,7 @@ def resolve_reward(spec: str) -> RewardFn:
         return BUILTIN[spec]
     module_name, _, attribute = spec.rpartition(":")
     if not module_name or not attribute:
-        raise UserError(f"unknown reward '{spec}'{_closest(spec, [*BUILTIN, *FACTORIES])}: "
+        raise UserError(f"unknown reward '{spec}'{closest(spec, [*BUILTIN, *FACTORIES])}: "
                         f"use one of {', '.join([*BUILTIN, *FACTORIES])} or module:function")
     return import_function(spec, f"reward '{spec}'")
 
@@ -161,7 +161,7 @@ def _check_kwargs(name: str, function: RewardFn, kwargs: dict) -> None:
                                                                                       parameter.VAR_POSITIONAL)]
     for key in kwargs:
         if key not in named:
-            raise UserError(f"reward '{name}': unknown kwarg '{key}'{_closest(key, named)}")
+            raise UserError(f"reward '{name}': unknown kwarg '{key}'{closest(key, named)}")
 
 
 def _reward_name(reward: RewardFn) -> str:

@@ -37,10 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from posttrain.data.render import (
-    _template_name,
     end_of_turn_ids,
     render_messages,
     render_prompt,
+    template_name,
 )
 from posttrain.errors import UserError
 from posttrain.rollout.engine import RolloutEngine
@@ -94,7 +94,7 @@ def tool_message_ids(messages: list[dict], results: list[str], tokenizer, tools=
     with_results = render_prompt(messages + [{"role": "tool", "content": r} for r in results], tokenizer, tools)
     if with_results[: len(through)] != through.input_ids:
         raise UserError(
-            f"chat template of '{_template_name(tokenizer)}' is not prefix-consistent after assistant turn "
+            f"chat template of '{template_name(tokenizer)}' is not prefix-consistent after assistant turn "
             f"{len(messages) - 1}: adding tool messages changes the tokens before them, so a multi-turn "
             "episode cannot be extended without retokenization drift"
         )

@@ -131,7 +131,7 @@ class _RowState:
         self.finish_reason: str | None = None
 
 
-def _hit_stop_string(token_ids: list[int], stop: list[str], decode: Decode) -> bool:
+def hit_stop_string(token_ids: list[int], stop: list[str], decode: Decode) -> bool:
     # A stop string completed by the newest token lies within its last len(stop) tokens when every
     # token decodes to at least one character; a few extra tokens cover byte-level pieces.
     window = max(len(s) for s in stop) + 4
@@ -145,7 +145,7 @@ def _append_tokens(rows: list[_RowState], tokens: list[int], logprobs: list[floa
     for row, token, logprob in zip(rows, tokens, logprobs):
         row.token_ids.append(token)
         row.logprobs.append(logprob)
-        if token in eos_token_ids or params.stop and _hit_stop_string(row.token_ids, params.stop, decode):
+        if token in eos_token_ids or params.stop and hit_stop_string(row.token_ids, params.stop, decode):
             row.finish_reason = "stop"
         elif len(row.token_ids) == params.max_new_tokens:
             row.finish_reason = "length"

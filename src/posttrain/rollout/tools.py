@@ -6,7 +6,8 @@ given explicitly); the model calls it by writing a ChatML-style block, as SmolLM
     <tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>
 
 ``parse_tool_calls`` finds such blocks (or, leniently, a reply that is nothing but such a JSON object)
-and ``ToolRegistry.execute`` runs one. Execution never raises: an unknown tool, bad arguments, a
+and ``ToolRegistry.execute`` runs one; ``parse_tool_calls_lenient`` is the evaluation's more forgiving
+reader (JSON anywhere in the text, lists of calls, OpenAI's shape), with the same ``ToolCall`` result. Execution never raises: an unknown tool, bad arguments, a
 malformed block or an exception inside the tool come back as an ``error: ...`` string, which becomes
 the tool message, so the policy sees its mistake instead of the rollout crashing.
 
@@ -182,6 +183,65 @@ def parse_tool_calls(text: str) -> list[ToolCall]:
     if not isinstance(data, dict) or "name" not in data or not ({"arguments", "parameters"} & data.keys()):
         return []  # an answer that happens to be JSON, not a call
     return [_parse_call(bare)]
+
+
+_JSON_START = re.compile(r"[{\[]")
+
+
+def _as_call(value: Any) -> ToolCall | None:
+    """A call from a decoded JSON value (also OpenAI's ``{"type": "function", "function": {...}}`` shape and
+    arguments as a JSON string), or None when it is not one."""
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("function"), dict):
+        value = value["function"]
+    arguments = value.get("arguments", value.get("parameters"))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value.get("name"), str) or not isinstance(arguments, dict):
+        return None
+    return ToolCall(value["name"], arguments)
+
+
+def _as_calls(value: Any) -> list[ToolCall] | None:
+    calls = [_as_call(item) for item in (value if isinstance(value, list) else [value])]
+    return None if any(call is None for call in calls) else calls
+
+
+def _json_values(text: str):
+    """Every top-level JSON object or list embedded in ``text``, in order."""
+    decoder = json.JSONDecoder()
+    position = 0
+    while (match := _JSON_START.search(text, position)) is not None:
+        try:
+            value, end = decoder.raw_decode(text, match.start())
+        except (json.JSONDecodeError, RecursionError):
+            position = match.start() + 1
+            continue
+        yield value
+        position = end
+
+
+def parse_tool_calls_lenient(text: str) -> list[ToolCall]:
+    """Tool calls as the evaluation reads them: more forgiving than :func:`parse_tool_calls`, so that a
+    model is scored on which tool it chose, not on how exactly it wrote the call.
+
+    A ``<tool_call>`` block may hold one call or a JSON list of calls (``[]``: none), with text around
+    the JSON; a block with no call in it is a ToolCall with ``error`` set ("malformed tool call: ...").
+    Without blocks, the first JSON value anywhere in the text that is a call (or a list of calls) counts,
+    fenced or not, in OpenAI's shape too.
+    """
+    blocks = [block.strip() for block in TOOL_CALL_BLOCK.findall(text)]
+    if not blocks:
+        return next((calls for value in _json_values(text) if (calls := _as_calls(value))), [])
+    calls = []
+    for block in blocks:
+        decoded = next((_as_calls(value) for value in _json_values(block)), None)
+        calls += decoded if decoded is not None else [ToolCall("", error=f"malformed tool call: {block[:80]!r}")]
+    return calls
 
 
 def _format_result(result: Any) -> str:

@@ -288,11 +288,11 @@ def shared_engine(model_dir: str, tokenizer, *, dtype: torch.dtype | str = "floa
 def engine_for_training(spec: str, tokenizer, *, dtype: torch.dtype | str = "float32") -> VLLMEngine:
     """The engine a trainer samples from: started from ``spec``'s model directory (an adapter directory's
     base) and marked stale, so the trainer's own weights (LoRA merged, or resumed) go in before the first rollout."""
-    from posttrain.models.loading import _adapter_base, _is_adapter_dir, resolve
+    from posttrain.models.loading import adapter_base, is_adapter_dir, resolve
 
     require_vllm()
     source = resolve(spec)
-    engine = shared_engine(_adapter_base(source) if _is_adapter_dir(source) else source, tokenizer, dtype=dtype)
+    engine = shared_engine(adapter_base(source) if is_adapter_dir(source) else source, tokenizer, dtype=dtype)
     engine.stale = True
     return engine
 
@@ -300,12 +300,12 @@ def engine_for_training(spec: str, tokenizer, *, dtype: torch.dtype | str = "flo
 def engine_for_spec(spec: str, tokenizer, *, dtype: torch.dtype | str = "float32") -> VLLMEngine:
     """An engine serving the model ``spec`` (an embedded name, HF directory, .gguf, hub id or LoRA adapter
     directory). An adapter directory starts the engine from its base model and pushes the merged weights."""
-    from posttrain.models.loading import _adapter_base, _is_adapter_dir, load_model, resolve
+    from posttrain.models.loading import adapter_base, is_adapter_dir, load_model, resolve
 
     require_vllm()
     source = resolve(spec)
-    if not _is_adapter_dir(source):
+    if not is_adapter_dir(source):
         return shared_engine(source, tokenizer, dtype=dtype)
-    engine = shared_engine(_adapter_base(source), tokenizer, dtype=dtype)
+    engine = shared_engine(adapter_base(source), tokenizer, dtype=dtype)
     engine.sync_weights(load_model(spec))
     return engine

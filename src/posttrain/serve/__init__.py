@@ -2,5 +2,6 @@
 
 ``app`` (routes, errors, auth), ``protocol`` (request schemas), ``chat`` (messages to prompt ids,
 model text to assistant messages and stream deltas), ``scheduler`` (continuous batching),
-``feedback`` (where served responses and feedback go), ``cli`` (the command).
+``vllm_scheduler`` (the same over vLLM), ``connections`` (uvicorn's connection timeouts),
+``feedback`` (where served responses and feedback go), ``cli`` (the command). Needs the ``web`` extra.
 """

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -36,21 +37,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from posttrain.config import DEVICE_HELP, ENGINE_HELP, INFERENCE_DTYPE_HELP, check_dtype
 from posttrain.data.render import end_of_turn_ids
 from posttrain.errors import UserError
 from posttrain.feedback.records import Answer, FeedbackRecord
 from posttrain.rollout.generate import SamplingParams
 from posttrain.serve.chat import ChatFormat, DeltaAssembler, assistant_message
+from posttrain.serve.config import ServeConfig
 from posttrain.serve.feedback import FeedbackSink, UnknownResponse, open_sink
 from posttrain.serve.protocol import (
     ApiError,
@@ -61,40 +61,6 @@ from posttrain.serve.protocol import (
 from posttrain.serve.scheduler import QueueFull, Request, Scheduler, SchedulerConfig
 
 log = logging.getLogger("posttrain.serve")
-
-
-class ServeConfig(BaseModel):
-    """Everything ``posttrain serve`` takes; validated once at start."""
-
-    model: str = Field(description="Model to serve: embedded name, HF directory, .gguf file or hub id")
-    served_model_name: str | None = Field(None, description="Name clients pass as `model` (default: MODEL)")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    api_keys: list[str] = Field(default_factory=list, description="Accepted bearer keys; empty = no auth")
-    max_batch_size: int = Field(16, ge=1, description="Sequences decoded together")
-    max_queue: int = Field(64, ge=1, description="Waiting requests before new ones get 429")
-    max_prefill_tokens: int = Field(2048, ge=1, description="Prompt tokens prefilled between two decode steps")
-    timeout: float = Field(600.0, gt=0, description="Seconds a request may take, queueing included")
-    read_timeout: float = Field(30.0, gt=0, description="Seconds a request's head, then its body, may take to arrive")
-    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle connection stays open")
-    max_request_bytes: int = Field(1_048_576, ge=256, description="Largest accepted request body")
-    default_max_tokens: int = Field(512, ge=1, description="max_tokens when a request gives none")
-    feedback_file: str | None = None
-    feedback_db: str | None = None
-    log_content: bool = Field(False, description="Log prompts and answers (off: only ids, sizes, timings)")
-    retry_after: int = Field(1, ge=1, description="Seconds a 429 asks the client to wait")
-    engine: Literal["native", "vllm"] = Field("native", description=ENGINE_HELP)
-    device: str = Field("auto", description=DEVICE_HELP)
-    dtype: str = Field("auto", description=INFERENCE_DTYPE_HELP)
-
-    @field_validator("dtype")
-    @classmethod
-    def _dtype_name(cls, value: str) -> str:
-        return check_dtype(value, training=False)
-
-    @property
-    def name(self) -> str:
-        return self.served_model_name or self.model
 
 
 def is_loopback(host: str) -> bool:
@@ -263,12 +229,14 @@ class ChatService:
         finish = "tool_calls" if tool_calls else completion.finish_reasons[index]
         return text, {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
 
-    async def record(self, response_id: str, messages: list[dict], texts: list[str]) -> None:
+    async def record(self, response_id: str, messages: list[dict], texts: list[str],
+                     request: HttpRequest | None = None) -> None:
         if self.sink is None:
             return
         record = FeedbackRecord(kind="served", id=response_id, model=self.config.name, prompt=messages,
                                 answers=[Answer(text=text, source=self.config.name) for text in texts],
-                                created=datetime.now(UTC).isoformat(timespec="seconds"))
+                                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                                client=client_fingerprint(request, self.config.api_keys))
         try:
             await asyncio.to_thread(self.sink.record_served, record)
         except Exception:  # the user still gets the answer; the operator gets the traceback
@@ -299,7 +267,7 @@ class ChatService:
             self.log_request(response_id, 499, completion, started)
             return JSONResponse({}, status_code=499)
         texts, choices = zip(*(self._choice(body, completion, index) for index in range(body.n)))
-        await self.record(response_id, messages, list(texts))
+        await self.record(response_id, messages, list(texts), request)
         self.log_request(response_id, 200, completion, started, messages, list(texts))
         return {"id": response_id, "object": "chat.completion", "created": int(time.time()), "model": self.config.name,
                 "choices": list(choices), "system_fingerprint": None,
@@ -354,7 +322,7 @@ class ChatService:
                 return
             if include_usage:
                 yield chunk([], _usage(len(generation.prompt_ids), sum(len(ids) for ids in completion.token_ids)))
-            await self.record(response_id, messages, texts)
+            await self.record(response_id, messages, texts, request)
             yield "data: [DONE]\n\n"
             status = 200
         except ApiError as error:  # headers are sent: the error travels as an event, as OpenAI does
@@ -376,6 +344,15 @@ class ChatService:
         except UserError as error:
             raise ApiError(400, str(error), param="preferred") from None
         return {"id": body.id, "object": "feedback", "thumbs": record.thumbs, "preferred": record.preferred}
+
+
+def client_fingerprint(request: HttpRequest | None, api_keys: list[str]) -> str | None:
+    """``k-`` and 16 hex digits of the SHA-256 of the request's API key (None without keys): names the
+    client in feedback records, so the loop can deduplicate and cap per client, without storing the key."""
+    if request is None or not api_keys:
+        return None
+    _scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return "k-" + hashlib.sha256(given.strip().encode()).hexdigest()[:16]
 
 
 def create_app(config: ServeConfig, *, model=None, tokenizer=None, scheduler=None) -> FastAPI:

@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 if TYPE_CHECKING:
-    from posttrain.serve.app import ServeConfig
+    from posttrain.serve.config import ServeConfig
 
 log = logging.getLogger("posttrain.serve")
 

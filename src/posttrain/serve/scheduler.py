@@ -41,7 +41,7 @@ import torch
 from posttrain.data.render import end_of_turn_ids
 from posttrain.rollout.generate import (
     SamplingParams,
-    _hit_stop_string,
+    hit_stop_string,
     sample_next,
 )
 from posttrain.rollout.kv_cache import RunningBatch as Batch
@@ -278,7 +278,7 @@ class Scheduler:
         sequence.token_ids.append(token)
         request.emit("token", sequence.index, token)
         hit_eos = token in self.eos_token_ids and not request.ignore_eos
-        if hit_eos or (params.stop and _hit_stop_string(sequence.token_ids, params.stop, self._decode)):
+        if hit_eos or (params.stop and hit_stop_string(sequence.token_ids, params.stop, self._decode)):
             reason = "stop"
         elif len(sequence.token_ids) >= params.max_new_tokens:
             reason = "length"

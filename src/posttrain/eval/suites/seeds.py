@@ -26,7 +26,7 @@ from posttrain.eval.refusal import refusal_scores
 from posttrain.eval.suite import Generation, RunSettings, Suite, register
 from posttrain.eval.suites.everyday import asks_for_details
 from posttrain.rewards.code import extract_code
-from posttrain.rewards.ifeval import _words as count_words
+from posttrain.rewards.ifeval import count_words
 
 _ACKNOWLEDGES = re.compile(
     r"\b(?:sorry|sounds|understand|understandable|normal|common|tough|hard|difficult|stressful|overwhelm\w*|"

@@ -21,9 +21,7 @@ from typing import ClassVar
 
 from posttrain.eval.stats import quantile
 from posttrain.eval.suite import Generation, ScoredItem, Suite, register
-from posttrain.rewards.ifeval import (
-    _words as count_words,  # one definition of a word for all checks
-)
+from posttrain.rewards.ifeval import count_words  # one definition of a word for all checks
 
 
 @register

@@ -12,78 +12,25 @@ schemas, handed to the chat template (or a system message, see :mod:`posttrain.e
 - ``"ask"``: a tool fits but the request lacks a required argument; the answer must not call and
   must ask (contain a question mark). Metric ``restraint``.
 
-Tool calls are read by :func:`parse_tool_calls` in two shapes: ``<tool_call>{"name": ...,
-"arguments": {...}}</tool_call>`` (a JSON list of calls inside the tags works too) and a bare JSON
-object ``{"name": ..., "arguments": {...}}`` anywhere in the answer, fenced or not.
+Tool calls are read by :func:`posttrain.rollout.tools.parse_tool_calls_lenient` in two shapes:
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (a JSON list of calls inside the tags
+works too) and a bare JSON object ``{"name": ..., "arguments": {...}}`` anywhere in the answer,
+fenced or not.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 
 from posttrain.eval.suite import Generation, Suite, register
 from posttrain.rewards.math import numbers_equal
+from posttrain.rollout.tools import parse_tool_calls_lenient
 
-_TAGGED = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)  # an unclosed tag runs to the end
-_JSON_START = re.compile(r"[{\[]")
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "array": (list,), "object": (dict,), "null": (type(None),),
 }
-
-
-def _as_call(value: Any) -> dict | None:
-    """``{"name", "arguments"}`` from a decoded call object, or None when it is not one."""
-    if not isinstance(value, dict):
-        return None
-    if isinstance(value.get("function"), dict):  # the OpenAI shape {"type": "function", "function": {...}}
-        value = value["function"]
-    arguments = value.get("arguments", value.get("parameters"))
-    if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError:
-            return None
-    if not isinstance(value.get("name"), str) or not isinstance(arguments, dict):
-        return None
-    return {"name": value["name"], "arguments": arguments}
-
-
-def _decode_calls(value: Any) -> list[dict] | None:
-    values = value if isinstance(value, list) else [value]
-    calls = [_as_call(item) for item in values]
-    return None if any(call is None for call in calls) else calls
-
-
-def _json_values(text: str):
-    """Every top-level JSON object or list embedded in ``text``, in order."""
-    decoder = json.JSONDecoder()
-    position = 0
-    while (match := _JSON_START.search(text, position)) is not None:
-        try:
-            value, end = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
-            position = match.start() + 1
-            continue
-        yield value
-        position = end
-
-
-def parse_tool_calls(text: str) -> tuple[list[dict], list[str]]:
-    """The tool calls in an answer as ``[{"name", "arguments"}]``, and problems with malformed ones."""
-    bodies = [body.strip() for body in _TAGGED.findall(text)]
-    if not bodies:  # no tags: the first bare JSON value that is a call (or a list of calls)
-        return next((calls for value in _json_values(text) if (calls := _decode_calls(value))), []), []
-    calls, problems = [], []
-    for body in bodies:
-        decoded = next((_decode_calls(value) for value in _json_values(body)), None)
-        if decoded is None:
-            problems.append(f"malformed tool call: {body[:80]!r}")
-        else:
-            calls += decoded
-    return calls, problems
 
 
 def validate_arguments(parameters: dict, arguments: dict) -> list[str]:
@@ -117,8 +64,10 @@ def _same_value(found: Any, expected: Any) -> bool:
 
 def score_tool_answer(tools: list[dict], expect: Any, answer: str) -> tuple[float, str]:
     """Score one answer against the item's ``expect`` (see the module docstring)."""
-    calls, problems = parse_tool_calls(answer)
-    called = ", ".join(call["name"] for call in calls)
+    parsed = parse_tool_calls_lenient(answer)
+    calls = [call for call in parsed if call.error is None]
+    problems = [call.error for call in parsed if call.error is not None]
+    called = ", ".join(call.name for call in calls)
     if expect in ("no_call", "ask"):
         if calls or problems:
             why = "no tool fits" if expect == "no_call" else "required information is missing"
@@ -128,11 +77,11 @@ def score_tool_answer(tools: list[dict], expect: Any, answer: str) -> tuple[floa
         return 1.0, "asked for the missing information" if expect == "ask" else "answered without calling a tool"
     if not calls:
         return 0.0, problems[0] if problems else f"no tool call (expected {expect['name']})"
-    wrong = [call["name"] for call in calls if call["name"] != expect["name"]]
+    wrong = [call.name for call in calls if call.name != expect["name"]]
     if wrong:
         return 0.0, f"called {', '.join(wrong)}, expected {expect['name']}"
     schema = next(tool["function"] for tool in tools if tool["function"]["name"] == expect["name"])
-    arguments = calls[0]["arguments"]
+    arguments = calls[0].arguments
     invalid = validate_arguments(schema.get("parameters", {}), arguments)
     if invalid:
         return 0.0, f"{expect['name']}: " + "; ".join(invalid)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -48,7 +47,7 @@ VARIANTS: list[tuple[str, dict | str, dict | None]] = [
 ]
 
 
-def train(kind: str, settings: dict, device: str) -> tuple[str, float, int]:
+def train(kind: str, settings: dict, device: str) -> tuple[str, float]:
     from posttrain.config import DPOConfig, SFTConfig, load_config
 
     if kind == "sft":
@@ -60,8 +59,8 @@ def train(kind: str, settings: dict, device: str) -> tuple[str, float, int]:
     config = load_config(cls, None, dict(settings, progress=False, tensorboard=False, device=device,
                                          dtype="float32", save_format="merged"))
     started = time.perf_counter()
-    summary = run(config)
-    return str(Path(config.output_dir) / "final"), time.perf_counter() - started, int(summary.get("steps", 0) or 0)
+    run(config)
+    return str(Path(config.output_dir) / "final"), time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from posttrain.eval.run import evaluate
+    from posttrain.util import write_text_atomic
 
     work = Path(tempfile.mkdtemp(prefix="sweep-"))
     out = Path(args.out)
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = dict(SFT_BASE, **sft, model=args.model, output_dir=str(work / tag / "sft"))
             if args.tiny:
                 settings.update(max_steps=2, batch_size=2, limit=16, eval_data=None)
-            model, seconds, _ = train("sft", settings, args.device)
+            model, seconds = train("sft", settings, args.device)
             sft_models[name] = model
             record["stages"].append({"sft": {k: v for k, v in settings.items() if k not in ("model", "output_dir")},
                                      "seconds": round(seconds, 1)})
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = dict(DPO_BASE, **dpo, model=model, output_dir=str(work / tag / "dpo"))
             if args.tiny:
                 settings.update(max_steps=2, batch_size=2, limit=16, eval_data=None)
-            model, seconds, _ = train("dpo", settings, args.device)
+            model, seconds = train("dpo", settings, args.device)
             record["stages"].append({"dpo": {k: v for k, v in settings.items() if k not in ("model", "output_dir")},
                                      "seconds": round(seconds, 1)})
         result = evaluate(model, SUITES, limit=4 if args.tiny else None, batch_size=64, progress=False,
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                              for key, m in result["metrics"].items() if key in KEYS or key.startswith("safety.")}
         record["seconds"] = round(time.perf_counter() - started, 1)
         results[name] = record
-        tmp = out.with_suffix(".tmp")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(results, indent=1))
-        os.replace(tmp, out)
+        write_text_atomic(out, json.dumps(results, indent=1))
         short = "  ".join(f"{key.split('.', 1)[1][:14]}={record['metrics'][key]['value']:.2f}"
                           for key in KEYS if key in record["metrics"])
         print(f"{name} ({record['seconds']:.0f}s): {short}", flush=True)

@@ -9,7 +9,6 @@ has loaded. Each tracker is a small class with ``log(step, metrics)`` and ``clos
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 import os
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from posttrain.errors import UserError
+from posttrain.util import closest
 
 # tracker name -> how to install what it needs
 TRACKERS = {
@@ -43,9 +43,8 @@ def tracker_names(value) -> list[str]:
             if name in ("", "none") or name in names:
                 continue
             if name not in TRACKERS:
-                close = difflib.get_close_matches(name, list(TRACKERS), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown tracker {name!r}{hint}: choose from {', '.join(TRACKERS)} or none")
+                raise ValueError(f"unknown tracker {name!r}{closest(name, list(TRACKERS))}: "
+                                 f"choose from {', '.join(TRACKERS)} or none")
             names.append(name)
     return names
 

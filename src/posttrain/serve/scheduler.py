@@ -107,7 +107,33 @@ def _generator(seed: int | None, index: int, device: torch.device) -> torch.Gene
     return generator
 
 
-class Scheduler:
+class SchedulerThread:
+    """The thread a scheduler runs ``_run`` on, and how it starts and stops; shared by :class:`Scheduler`
+    and :class:`~posttrain.serve.vllm_scheduler.VLLMScheduler`. ``_run`` loops until ``_stopping`` and
+    sleeps on ``_wake``, which ``submit`` and ``stop`` set."""
+
+    thread_name = "posttrain-scheduler"
+
+    def _init_thread(self) -> None:
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Scheduler(SchedulerThread):
     """Owns the model on one thread; ``submit`` queues a request, its events arrive on ``request.events``.
 
     Example (inside a running event loop)::
@@ -126,9 +152,7 @@ class Scheduler:
         self._waiting: deque[_Sequence] = deque()
         self._waiting_requests = 0
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.batch = Batch()
         self._admitting: list[_Sequence] = []
         self.stats = {"completed": 0, "cancelled": 0, "steps": 0, "prefills": 0, "tokens": 0, "max_running": 0}
@@ -158,16 +182,6 @@ class Scheduler:
     @property
     def running(self) -> int:
         return len(self.batch)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="posttrain-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     # -- the scheduler thread -----------------------------------------------------------------
 

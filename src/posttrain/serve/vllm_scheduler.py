@@ -27,7 +27,7 @@ import time
 from collections import deque
 from types import SimpleNamespace
 
-from posttrain.serve.scheduler import QueueFull, Request, SchedulerConfig
+from posttrain.serve.scheduler import QueueFull, Request, SchedulerConfig, SchedulerThread
 
 log = logging.getLogger("posttrain.serve")
 
@@ -41,17 +41,17 @@ class EngineModel:
         self.generation_config = SimpleNamespace(eos_token_id=sorted(engine.eos_token_ids))
 
 
-class VLLMScheduler:
+class VLLMScheduler(SchedulerThread):
     """Serves requests from a :class:`~posttrain.rollout.vllm_engine.VLLMEngine` (see the module docstring)."""
+
+    thread_name = "posttrain-vllm-scheduler"
 
     def __init__(self, engine, config: SchedulerConfig | None = None):
         self.engine, self.config = engine, config or SchedulerConfig()
         self._waiting: deque[Request] = deque()
         self._live: dict[str, Request] = {}  # vLLM request id -> request
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.stats = {"completed": 0, "cancelled": 0, "steps": 0, "tokens": 0, "max_running": 0}
 
     # -- the asyncio side ---------------------------------------------------------------------
@@ -74,15 +74,8 @@ class VLLMScheduler:
     def running(self) -> int:
         return sum(request.params.n for request in list(self._live.values()))
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="posttrain-vllm-scheduler", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        super().stop()
         self._abort(list(self._live))  # the engine may be shared: leave nothing running in it
 
     # -- the scheduler thread -----------------------------------------------------------------

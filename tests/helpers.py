@@ -5,6 +5,7 @@ Built in a second inside the test session, so the suite never downloads anything
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 CHATML = (
@@ -68,3 +69,34 @@ def arithmetic_rows(count: int, seed: int = 0) -> list[dict]:
         answer = f"{a} + {b} = {a + b}." + " Answer: {}.".format(a + b) * rng.randint(0, 3)
         rows.append({"messages": [{"role": "user", "content": f"What is {a} + {b}?"}, {"role": "assistant", "content": answer}]})
     return rows
+
+
+@contextlib.contextmanager
+def serve_in_thread(config, model=None, tokenizer=None, scheduler=None, start_timeout: float = 20):
+    """``(base_url, app)`` of a real ``posttrain serve`` app for ``config`` under uvicorn, on a free loopback port,
+    in a thread, until the block ends; it loads the model (or starts vLLM) itself unless ``model`` is given."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from posttrain.serve.app import create_app
+    from posttrain.serve.connections import server_config
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(config, model=model, tokenizer=tokenizer, scheduler=scheduler)
+    server = uvicorn.Server(server_config(app, config, host="127.0.0.1", port=port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)

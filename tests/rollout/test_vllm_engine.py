@@ -7,16 +7,12 @@ where vLLM is not installed (``pip install 'posttrain[vllm]'``).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import socket
-import threading
-import time
 
 import pytest
 import torch
-from helpers import build_tiny_model_dir, write_jsonl
+from helpers import build_tiny_model_dir, serve_in_thread, write_jsonl
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
                                 reason="vLLM is not installed: pip install 'posttrain[vllm]'")
@@ -145,31 +141,6 @@ def test_grpo_with_the_vllm_engine_raises_the_reward_as_the_native_one_does(engi
             assert all("train/mismatch/tis_weight_mean" in r for r in logged)
 
 
-@contextlib.contextmanager
-def _server(config):
-    """``base_url`` of a uvicorn server for ``config`` on a free loopback port, in a thread."""
-    import uvicorn
-
-    from posttrain.serve.app import create_app
-    from posttrain.serve.connections import server_config
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(server_config(create_app(config), config, host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 def test_serve_with_the_vllm_engine_passes_the_openai_client_tests(engine, vllm_model, tmp_path):
     """The official client against ``serve --engine vllm``: what tests/serve checks on the native server."""
     import httpx
@@ -182,7 +153,7 @@ def test_serve_with_the_vllm_engine_passes_the_openai_client_tests(engine, vllm_
 
     feedback = tmp_path / "served.jsonl"
     config = ServeConfig(model=vllm_model, served_model_name="tiny", engine="vllm", feedback_file=str(feedback))
-    with _server(config) as base_url:
+    with serve_in_thread(config, start_timeout=60) as (base_url, _):
         client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=60)
         assert [model.id for model in client.models.list().data] == ["tiny"]
         # Plain and streamed, seeded: the same answer; usage counts the prompt once.
